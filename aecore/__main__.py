@@ -1,0 +1,170 @@
+"""Command line: `python -m aecore list | train | eval`. The headless path, e.g. on a GPU server.
+
+Bad arguments and bad files exit with status 2 and one clear line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        raise UsageError(f"{message} (see `{self.prog.replace('aecore', 'python -m aecore', 1)} --help`)")
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="aecore", description="Train and evaluate autoencoders (Autoencoder Studio's engine).")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub.add_parser("list", help="models, datasets and checkpoints")
+
+    t = sub.add_parser("train", help="train a model and write a checkpoint")
+    t.add_argument("--model", required=True, help="linear_ae, conv_ae, mlp_vae, conv_vae, ... (see `list`)")
+    t.add_argument("--dataset", default="mnist-5k")
+    t.add_argument("--latent-dim", type=int)
+    t.add_argument("--epochs", type=int, default=5)
+    t.add_argument("--batch-size", type=int, default=100)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--beta", type=float, help="KL weight for VAEs (beta-VAE when > 1)")
+    t.add_argument("--sparsity", type=float, help="L1 weight on the code (sparse AE)")
+    t.add_argument("--noise", help="input corruption: gaussian:SIGMA, salt_pepper:P, masking:P or none")
+    t.add_argument("--recon", choices=["bce", "mse", "l1"], help="reconstruction loss")
+    t.add_argument("--upsample", default="transposed",
+                   choices=["transposed", "transposed4", "nearest", "bilinear", "subpixel"])
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
+    t.add_argument("--max-train", type=int, help="use at most this many training images")
+    t.add_argument("--iw-samples", type=int, default=50, help="samples for the IW-NLL estimate (0: skip)")
+    t.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("eval", help="test metrics of a checkpoint")
+    e.add_argument("checkpoint")
+    e.add_argument("--dataset", help="evaluate on another dataset of the same image shape")
+    e.add_argument("--iw-samples", type=int, default=50)
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def cmd_list(args) -> int:
+    from .catalog import MODELS
+    from .checkpoints import CheckpointError, list_checkpoints, load_checkpoint
+    from .data import DATASETS, dataset_status
+
+    print("Models:")
+    for p in MODELS.values():
+        print(f"  {p.name:<13} {p.title:<13} {p.description}")
+    print("Datasets:")
+    for d in DATASETS.values():
+        shape = "x".join(map(str, d.shape))
+        print(f"  {d.name:<13} {shape:<8} {dataset_status(d.name):<15} {d.title}")
+    print(f"Checkpoints ({CHECKPOINT_DIR}):")
+    found = list_checkpoints(CHECKPOINT_DIR)
+    for path in found:
+        try:
+            c = load_checkpoint(path)
+            print(f"  {path.name:<32} {c.model_name} on {c.dataset}, z={c.spec.latent_dim}")
+        except CheckpointError as err:
+            print(f"  {path.name:<32} unreadable: {err}")
+    if not found:
+        print("  (none yet: train one with `python -m aecore train ... --out checkpoints/NAME.pt`)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .catalog import get_preset
+    from .checkpoints import Checkpoint, save_checkpoint
+    from .data import load_dataset
+    from .metrics import evaluate_model
+    from .train import EpochEvent, build_seeded, train
+
+    preset = get_preset(args.model)
+    cfg = preset.config(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+                        sparsity=args.sparsity, noise=args.noise, recon=args.recon, seed=args.seed,
+                        device=args.device, max_steps=args.max_steps)
+    out = Path(args.out)
+    if out.suffix != ".pt":
+        raise UsageError(f"--out must end in .pt, got {out}")
+    data = load_dataset(args.dataset, max_train=args.max_train)
+    model = build_seeded(preset.spec(data.shape, args.latent_dim, args.upsample), args.seed)
+    ckpt = Checkpoint(model, preset.name, args.dataset, cfg,
+                      extra={"command": "python -m aecore " + " ".join(map(shlex.quote, sys.argv[1:]))})
+    bar = None if args.quiet else _progress_bar(cfg, len(data.train_x))
+    for event in train(model, data.train_x, data.test_x, cfg):
+        ckpt.history.record(event)
+        if bar is not None:
+            bar.update(1) if not isinstance(event, EpochEvent) else bar.set_postfix(
+                epoch=event.epoch, test_loss=f"{event.test.get('loss', float('nan')):.2f}")
+    if bar is not None:
+        bar.close()
+    ckpt.extra["train_seconds"] = round(ckpt.history.seconds, 2)
+    ckpt.metrics = evaluate_model(model.cpu(), data, cfg, iw_samples=args.iw_samples)
+    save_checkpoint(ckpt, out)
+    _print_metrics(ckpt.metrics)
+    print(f"wrote {out}")
+    return 0
+
+
+def _progress_bar(cfg, n_train):
+    from tqdm import tqdm
+
+    total = cfg.epochs * -(-n_train // cfg.batch_size)
+    return tqdm(total=min(total, cfg.max_steps or total), unit="step", file=sys.stderr, dynamic_ncols=True)
+
+
+def cmd_eval(args) -> int:
+    from .checkpoints import load_checkpoint
+    from .data import load_dataset
+    from .metrics import evaluate_model
+
+    ckpt = load_checkpoint(args.checkpoint)
+    data = load_dataset(args.dataset or ckpt.dataset)
+    if data.shape != ckpt.spec.input_shape:
+        raise UsageError(f"{data.name} images are {data.shape}, the model expects {ckpt.spec.input_shape}")
+    metrics = evaluate_model(ckpt.model, data, ckpt.config, iw_samples=args.iw_samples)
+    report = {"checkpoint": str(args.checkpoint), "model": ckpt.model_name, "dataset": data.name,
+              "spec": ckpt.spec.to_dict(), "config": ckpt.config.to_dict(), "metrics": metrics}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{ckpt.model_name} on {data.name}: {metrics['parameters']:,} parameters, spec {ckpt.spec.to_json()}")
+        _print_metrics(metrics)
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    for k, v in metrics.items():
+        if isinstance(v, float):
+            print(f"  {k:<22} {v:.4f}")
+        elif not isinstance(v, list):
+            print(f"  {k:<22} {v}")
+
+
+def main(argv=None) -> int:
+    from .checkpoints import CheckpointError
+    from .data import DatasetError
+    from .train import TrainingError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return {"list": cmd_list, "train": cmd_train, "eval": cmd_eval}[args.command](args)
+    except (UsageError, CheckpointError, DatasetError, TrainingError, ValueError) as e:
+        print(f"aecore: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aecore: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Losses, per image in nats (sums over pixels), so VAE numbers are -ELBO as reported in the literature.
+
+Every function returns one value per image, shape (N,); the training loop averages over the batch.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+RECON_LOSSES = ("bce", "mse", "l1")
+
+
+def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """Summed over pixels, (N,). bce: Bernoulli NLL in nats; mse/l1: on sigmoid(logits) in [0, 1]."""
+    if kind == "bce":  # from logits: stable where sigmoid saturates
+        per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    elif kind == "mse":
+        per_pixel = (torch.sigmoid(logits) - target).square()
+    elif kind == "l1":
+        per_pixel = (torch.sigmoid(logits) - target).abs()
+    else:
+        raise ValueError(f"unknown reconstruction loss {kind!r}; choose one of {', '.join(RECON_LOSSES)}")
+    return per_pixel.flatten(1).sum(1)
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) in closed form, summed over latent dims: (N,) nats."""
+    return kl_per_dimension(mu, logvar).sum(1)
+
+
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """-0.5 * (1 + logvar - mu^2 - exp(logvar)), elementwise: (N, latent) nats."""
+    return -0.5 * (1 + logvar - mu.square() - logvar.exp())
+
+
+def sparsity_penalty(z: torch.Tensor) -> torch.Tensor:
+    """L1 norm of the code, (N,): pushes most code units to zero (sparse AE)."""
+    return z.abs().flatten(1).sum(1)
+
+
+def neg_elbo(logits, target, mu, logvar, beta: float = 1.0, recon: str = "bce") -> dict[str, torch.Tensor]:
+    """-ELBO = recon + beta * KL, per image (N,), with its parts. beta = 1 is the plain VAE bound."""
+    rec = reconstruction_loss(logits, target, recon)
+    kl = kl_divergence(mu, logvar)
+    return {"loss": rec + beta * kl, "recon": rec, "kl": kl}
+
+
+def gaussian_log_prob(x: torch.Tensor, mu: torch.Tensor | float = 0.0, logvar: torch.Tensor | float = 0.0):
+    """log N(x; mu, exp(logvar)) summed over the last dim: (..., D) -> (...) nats."""
+    logvar = torch.as_tensor(logvar, dtype=x.dtype, device=x.device)
+    return (-0.5 * (torch.log(torch.tensor(2 * torch.pi)) + logvar + (x - mu).square() / logvar.exp())).sum(-1)

@@ -1,0 +1,132 @@
+"""Honest numbers for a trained model: MSE, PSNR, SSIM, -ELBO with its parts, IW-NLL, active units, probes.
+
+Images are (N, C, H, W) in [0, 1]. Per-image values are returned as (N,) tensors; `evaluate_model` averages.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .losses import gaussian_log_prob, kl_per_dimension, reconstruction_loss
+from .noise import Noise, corrupt
+from .train import TrainConfig, evaluate, prepare
+
+
+def mse_per_image(x_hat, x) -> torch.Tensor:
+    """Mean squared error per pixel, one value per image (N,)."""
+    return (x_hat - x).square().flatten(1).mean(1)
+
+
+def psnr_per_image(x_hat, x, eps: float = 1e-10) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB for data range 1, (N,)."""
+    return 10 * torch.log10(1.0 / (mse_per_image(x_hat, x) + eps))
+
+
+def ssim_per_image(x_hat, x) -> torch.Tensor:
+    """Structural similarity (scikit-image, 7x7 window, data range 1), (N,)."""
+    from skimage.metrics import structural_similarity  # imported here: slow to import, needed rarely
+
+    a, b = x_hat.detach().cpu().numpy(), x.detach().cpu().numpy()
+    side = min(a.shape[-2:])
+    win = min(7, side if side % 2 else side - 1)  # skimage needs an odd window no larger than the image
+    return torch.tensor([structural_similarity(p, q, data_range=1.0, channel_axis=0, win_size=win)
+                         for p, q in zip(a, b)], dtype=torch.float32)
+
+
+@torch.inference_mode()
+def reconstruct_batched(model, x, noise: Noise | None = None, seed: int = 0, batch: int = 250):
+    """(noisy inputs, reconstructions) for x, both (N, C, H, W) in [0, 1] on the CPU."""
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    inputs = corrupt(x, noise, g) if noise is not None else x
+    model.eval()
+    outs = [model.reconstruct(prepare(model, inputs[i : i + batch], device)).cpu() for i in range(0, len(x), batch)]
+    return inputs, torch.cat(outs) if outs else inputs[:0]
+
+
+def image_metrics(x_hat, x) -> dict[str, float]:
+    return {"mse": mse_per_image(x_hat, x).mean().item(), "psnr": psnr_per_image(x_hat, x).mean().item(),
+            "ssim": ssim_per_image(x_hat, x).mean().item()}
+
+
+@torch.inference_mode()
+def iw_nll(model, x, samples: int = 50, seed: int = 0, batch: int = 100) -> torch.Tensor:
+    """Importance-weighted estimate of -log p(x) in nats, (N,) (Burda et al. 2016).
+
+    log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log k, z_k ~ q(z|x).
+    Bernoulli decoder; tighter than -ELBO and approaches -log p(x) as k grows.
+    """
+    device = next(model.parameters()).device
+    g = torch.Generator(device=device).manual_seed(seed)
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch):
+        xb = prepare(model, x[i : i + batch], device)
+        mu, logvar = model.encode_distribution(xb)
+        terms = []
+        for _ in range(samples):
+            z = model.reparameterize(mu, logvar, g)
+            log_px_z = -reconstruction_loss(model.decode_logits(z), xb, "bce")
+            terms.append(log_px_z + gaussian_log_prob(z) - gaussian_log_prob(z, mu, logvar))
+        out.append(-(torch.logsumexp(torch.stack(terms), 0) - math.log(samples)).cpu())
+    return torch.cat(out)
+
+
+@torch.inference_mode()
+def kl_per_latent(model, x, batch: int = 250) -> torch.Tensor:
+    """Mean KL per latent dimension over x, (latent,) nats; a unit with KL > 0.01 is 'active'."""
+    device = next(model.parameters()).device
+    model.eval()
+    total = torch.zeros(model.spec.latent_dim)
+    for i in range(0, len(x), batch):
+        mu, logvar = model.encode_distribution(prepare(model, x[i : i + batch], device))
+        total += kl_per_dimension(mu, logvar).sum(0).cpu()
+    return total / max(len(x), 1)
+
+
+@torch.inference_mode()
+def encode_all(model, x, batch: int = 250) -> torch.Tensor:
+    """Deterministic codes (N, latent) on the CPU (posterior means for VAEs)."""
+    device = next(model.parameters()).device
+    model.eval()
+    return torch.cat([model.encode(prepare(model, x[i : i + batch], device)).cpu() for i in range(0, len(x), batch)])
+
+
+def probe_accuracy(train_codes, train_y, test_codes, test_y) -> float:
+    """Test accuracy of a logistic-regression probe on standardised codes: how well labels separate."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    probe.fit(np.asarray(train_codes), np.asarray(train_y))
+    return float(probe.score(np.asarray(test_codes), np.asarray(test_y)))
+
+
+def evaluate_model(model, data, cfg: TrainConfig, iw_samples: int = 50, probe: bool = True) -> dict:
+    """Test-split metrics for any model: objective parts, image quality, VAE likelihoods, denoising, probe."""
+    m: dict = {"parameters": sum(p.numel() for p in model.parameters()), "test_images": len(data.test_x)}
+    objective = evaluate(model, data.test_x, cfg)
+    m.update({f"objective_{k}": v for k, v in objective.items()})
+    _, recon = reconstruct_batched(model, data.test_x)
+    m.update(image_metrics(recon, data.test_x))
+    if model.variational:
+        elbo_cfg = TrainConfig(**{**cfg.to_dict(), "beta": 1.0, "noise": "none", "sparsity": 0.0, "recon": "bce"})
+        parts = evaluate(model, data.test_x, elbo_cfg)
+        m.update(neg_elbo=parts["loss"], recon_nats=parts["recon"], kl_nats=parts["kl"])
+        if iw_samples > 0:
+            m[f"iw_nll_k{iw_samples}"] = iw_nll(model, data.test_x, iw_samples).mean().item()
+        kl = kl_per_latent(model, data.test_x)
+        m.update(kl_per_dim=[round(v, 4) for v in kl.tolist()], active_units=int((kl > 0.01).sum()))
+    noise = cfg.noise_spec
+    if noise.active:
+        noisy, denoised = reconstruct_batched(model, data.test_x, noise, seed=cfg.seed + 1)
+        m.update(noise=str(noise), noisy_input_psnr=psnr_per_image(noisy, data.test_x).mean().item(),
+                 denoised_psnr=psnr_per_image(denoised, data.test_x).mean().item(),
+                 denoised_ssim=ssim_per_image(denoised, data.test_x).mean().item())
+    if probe and data.train_y is not None and data.test_y is not None:
+        m["probe_accuracy"] = probe_accuracy(encode_all(model, data.train_x), data.train_y,
+                                             encode_all(model, data.test_x), data.test_y)
+    return m

@@ -1,0 +1,246 @@
+"""Autoencoders built from a JSON-serialisable `ModelSpec`: linear, MLP, conv AE and the lecture's conv VAE.
+
+Every model maps images (N, C, H, W) in [0, 1] to a code and back to *logits* of the same shape;
+`decode` applies the sigmoid. Variational models encode to (mu, logvar) and sample with `reparameterize`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+FAMILIES = ("linear", "mlp", "conv_ae", "conv_vae")
+UPSAMPLE_MODES = ("transposed", "transposed4", "nearest", "bilinear", "subpixel")
+UPSAMPLE_HELP = {
+    "transposed": "transposed conv, kernel 3, stride 2 (the lecture's)",
+    "transposed4": "transposed conv, kernel 4, stride 2",
+    "nearest": "nearest-neighbour resize, then 3x3 conv",
+    "bilinear": "bilinear resize, then 3x3 conv",
+    "subpixel": "3x3 conv to 4x channels, then PixelShuffle (ICNR init)",
+}
+
+
+class SpecError(ValueError):
+    """A model spec that cannot be built (bad family, size, or input shape)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a model; the single source of truth, stored in checkpoints as JSON."""
+
+    family: str
+    input_shape: tuple[int, int, int] = (1, 28, 28)
+    latent_dim: int = 2
+    variational: bool = False
+    hidden: tuple[int, ...] = (512, 256)  # MLP widths, encoder side (decoder mirrors them)
+    upsample: str = "transposed"  # conv decoders only
+
+    def __post_init__(self):
+        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        self.validate()
+
+    def validate(self) -> None:
+        if self.family not in FAMILIES:
+            raise SpecError(f"unknown model family {self.family!r}; choose one of {', '.join(FAMILIES)}")
+        if self.upsample not in UPSAMPLE_MODES:
+            raise SpecError(f"unknown upsampling {self.upsample!r}; choose one of {', '.join(UPSAMPLE_MODES)}")
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise SpecError(f"input shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        if not 1 <= self.latent_dim <= 4096:
+            raise SpecError(f"latent size must be between 1 and 4096, got {self.latent_dim}")
+        _, h, w = self.input_shape
+        if self.family.startswith("conv") and (h % 4 or w % 4):
+            raise SpecError(f"conv models need height and width divisible by 4, got {h}x{w}")
+
+    @property
+    def is_conv(self) -> bool:
+        return self.family.startswith("conv")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelSpec":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise SpecError(f"unknown spec fields: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+class ForwardOutput(NamedTuple):
+    logits: torch.Tensor  # (N, C, H, W) reconstruction logits
+    z: torch.Tensor  # (N, latent) code used for decoding (a sample for VAEs)
+    mu: torch.Tensor | None = None  # (N, latent), VAEs only
+    logvar: torch.Tensor | None = None
+
+
+class Autoencoder(nn.Module):
+    """encoder body -> code head(s) -> decoder; deterministic AE or VAE depending on `spec.variational`."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        self.encoder, features = build_encoder(spec)
+        if spec.variational:
+            self.fc_mu = nn.Linear(features, spec.latent_dim)
+            self.fc_logvar = nn.Linear(features, spec.latent_dim)
+        else:
+            self.fc_z = nn.Linear(features, spec.latent_dim)
+        self.decoder = build_decoder(spec)
+
+    @property
+    def variational(self) -> bool:
+        return self.spec.variational
+
+    def encode_distribution(self, x):
+        """(N, C, H, W) -> mu, logvar, each (N, latent). VAEs only."""
+        h = self.encoder(x)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def encode(self, x):
+        """Deterministic code (N, latent): z for an AE, the posterior mean for a VAE."""
+        h = self.encoder(x)
+        return self.fc_mu(h) if self.variational else self.fc_z(h)
+
+    @staticmethod
+    def reparameterize(mu, logvar, generator: torch.Generator | None = None):
+        """z = mu + sigma * eps, eps ~ N(0, I): sampling that gradients can flow through."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode_logits(self, z):
+        return self.decoder(z)
+
+    def decode(self, z):
+        """(N, latent) -> images (N, C, H, W) in [0, 1]."""
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(self, x, generator: torch.Generator | None = None) -> ForwardOutput:
+        if not self.variational:
+            z = self.encode(x)
+            return ForwardOutput(self.decoder(z), z)
+        mu, logvar = self.encode_distribution(x)
+        z = self.reparameterize(mu, logvar, generator)
+        return ForwardOutput(self.decoder(z), z, mu, logvar)
+
+    def reconstruct(self, x):
+        """Images in [0, 1] decoded from the deterministic code (no sampling)."""
+        return self.decode(self.encode(x))
+
+
+def build_model(spec: ModelSpec) -> Autoencoder:
+    return Autoencoder(spec)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# --- encoders and decoders -------------------------------------------------------------------------------
+
+
+def build_encoder(spec: ModelSpec) -> tuple[nn.Module, int]:
+    """Encoder body (images -> flat features) and its feature size; the code heads sit on top."""
+    c, h, w = spec.input_shape
+    if spec.family == "linear":
+        return nn.Flatten(), c * h * w
+    if spec.family == "mlp":
+        layers, width = [nn.Flatten()], c * h * w
+        for size in spec.hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        return nn.Sequential(*layers), width
+    if spec.family == "conv_ae":  # the lecture's conv/ReLU/BN/pool encoder
+        layers = []
+        for cin, cout in [(c, 16), (16, 32), (32, 64)]:
+            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(cout)]
+        layers += [nn.MaxPool2d(2), nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(128)]
+        layers += [nn.MaxPool2d(2), nn.Conv2d(128, 256, 3, padding=1), nn.ReLU(), nn.Flatten()]
+        return nn.Sequential(*layers), 256 * (h // 4) * (w // 4)
+    # conv_vae: the lecture's exact encoder, two stride-2 convs (28 -> 14 -> 7)
+    layers = [nn.Conv2d(c, 32, 3, stride=2, padding=1), nn.ReLU()]
+    layers += [nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten()]
+    return nn.Sequential(*layers), 64 * (h // 4) * (w // 4)
+
+
+def build_decoder(spec: ModelSpec) -> nn.Module:
+    """Code (N, latent) -> logits (N, C, H, W)."""
+    c, h, w = spec.input_shape
+    z = spec.latent_dim
+    if spec.family == "linear":
+        return nn.Sequential(nn.Linear(z, c * h * w), nn.Unflatten(1, (c, h, w)))
+    if spec.family == "mlp":
+        layers, width = [], z
+        for size in reversed(spec.hidden):
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        return nn.Sequential(*layers, nn.Linear(width, c * h * w), nn.Unflatten(1, (c, h, w)))
+    h4, w4, up = h // 4, w // 4, spec.upsample
+    if spec.family == "conv_ae":  # mirror of the lecture's decoder: up (x2), two same-size convs, up (x2)
+        return nn.Sequential(
+            nn.Linear(z, 256 * h4 * w4), nn.ReLU(), nn.Unflatten(1, (256, h4, w4)),
+            upsample_block(256, 128, up, (h4, w4), (2 * h4, 2 * w4)), nn.ReLU(), nn.BatchNorm2d(128),
+            nn.ConvTranspose2d(128, 64, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(64),
+            nn.ConvTranspose2d(64, 16, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(16),
+            upsample_block(16, c, up, (2 * h4, 2 * w4), (h, w)),
+        )
+    # conv_vae, the lecture's exact decoder: k -> 2k+1 -> 4k+3, then a 4x4 conv back to 4k
+    s1, s2 = (2 * h4 + 1, 2 * w4 + 1), (4 * h4 + 3, 4 * w4 + 3)
+    return nn.Sequential(
+        nn.Linear(z, 64 * h4 * w4), nn.ReLU(), nn.Unflatten(1, (64, h4, w4)),
+        upsample_block(64, 64, up, (h4, w4), s1), nn.ReLU(),
+        upsample_block(64, 32, up, s1, s2), nn.ReLU(),
+        nn.Conv2d(32, c, 4),
+    )
+
+
+# --- upsampling: the one place the decoders differ in the checkerboard comparison ------------------------
+
+
+def upsample_block(cin: int, cout: int, mode: str, size_in: tuple[int, int], size_out: tuple[int, int]) -> nn.Module:
+    """Double the spatial size (size_out is 2*size_in or 2*size_in + 1 per axis) with the chosen method."""
+    extra = tuple(o - 2 * i for i, o in zip(size_in, size_out))
+    if any(e not in (0, 1) for e in extra):
+        raise SpecError(f"upsampling goes from {size_in} to 2x or 2x+1, not {size_out}")
+    if mode == "transposed":  # k3 s2: out = 2k + 1 - 2p + op
+        pad = tuple(1 - e for e in extra)
+        return nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=pad, output_padding=pad)
+    if mode == "transposed4":  # k4 s2 p1: out = 2k + op
+        return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, output_padding=extra)
+    if mode in ("nearest", "bilinear"):
+        resize = nn.Upsample(size=size_out, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+        return nn.Sequential(resize, nn.Conv2d(cin, cout, 3, padding=1))
+    return SubPixelUpsample(cin, cout, extra)
+
+
+class SubPixelUpsample(nn.Module):
+    """3x3 conv to 4*cout channels, PixelShuffle(2); ICNR init so it starts as nearest-resize + conv.
+
+    For odd targets (2k+1) the last row/column is replicated, like the transposed conv's output_padding.
+    """
+
+    def __init__(self, cin: int, cout: int, extra: tuple[int, int] = (0, 0)):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout * 4, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.pad = (0, extra[1], 0, extra[0])
+        self._icnr_init(cout)
+
+    @torch.no_grad()
+    def _icnr_init(self, cout: int) -> None:
+        base = nn.Conv2d(self.conv.in_channels, cout, 3, padding=1)
+        # PixelShuffle takes channels c*4 .. c*4+3 to the 2x2 block of output channel c: give them one kernel.
+        self.conv.weight.copy_(base.weight.repeat_interleave(4, dim=0))
+        self.conv.bias.copy_(base.bias.repeat_interleave(4, dim=0))
+
+    def forward(self, x):
+        y = self.shuffle(self.conv(x))
+        return nn.functional.pad(y, self.pad, mode="replicate") if any(self.pad) else y

@@ -1,0 +1,62 @@
+import math
+
+import torch
+
+from aecore.losses import kl_divergence, neg_elbo, reconstruction_loss, sparsity_penalty
+from aecore.noise import Noise, corrupt
+
+
+def test_kl_closed_form_matches_monte_carlo():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g) * 0.5
+    std = torch.exp(0.5 * logvar)
+    z = mu + std * torch.randn(200_000, 3, 4, generator=g)
+    log_q = torch.distributions.Normal(mu, std).log_prob(z).sum(-1)
+    log_p = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+    mc = (log_q - log_p).mean(0)
+    assert torch.allclose(kl_divergence(mu, logvar), mc, rtol=0.02, atol=0.02)
+
+
+def test_kl_is_zero_for_the_prior():
+    assert torch.allclose(kl_divergence(torch.zeros(2, 5), torch.zeros(2, 5)), torch.zeros(2))
+
+
+def test_losses_are_per_image_sums_over_pixels():
+    target = torch.full((2, 1, 28, 28), 0.5)
+    logits = torch.zeros_like(target)  # sigmoid(0) = 0.5
+    assert torch.allclose(reconstruction_loss(logits, target, "bce"), torch.full((2,), 784 * math.log(2)))
+    assert torch.allclose(reconstruction_loss(logits, target, "mse"), torch.zeros(2))
+    assert torch.allclose(reconstruction_loss(logits, torch.ones_like(target), "l1"), torch.full((2,), 392.0))
+
+
+def test_neg_elbo_adds_beta_times_kl():
+    x = torch.rand(3, 1, 4, 4)
+    logits, mu, logvar = torch.randn(3, 1, 4, 4), torch.randn(3, 2), torch.randn(3, 2)
+    one, four = neg_elbo(logits, x, mu, logvar, 1.0), neg_elbo(logits, x, mu, logvar, 4.0)
+    assert torch.allclose(four["loss"] - one["loss"], 3 * one["kl"])
+
+
+def test_sparsity_is_l1_of_the_code():
+    assert sparsity_penalty(torch.tensor([[1.0, -2.0], [0.0, 0.5]])).tolist() == [3.0, 0.5]
+
+
+def test_corruptions_keep_range_and_leave_the_input_alone():
+    x = torch.rand(8, 1, 28, 28)
+    before = x.clone()
+    for text in ["gaussian:0.5", "salt_pepper:0.2", "masking:0.3"]:
+        y = corrupt(x, Noise.parse(text), torch.Generator().manual_seed(0))
+        assert y.min() >= 0 and y.max() <= 1 and not torch.equal(x, y)
+    assert torch.equal(x, before)
+    masked = corrupt(x, Noise("masking", 0.3), torch.Generator().manual_seed(0))
+    assert 0.25 < (masked == 0).float().mean() < 0.35
+    assert corrupt(x, Noise.parse("none")) is x
+
+
+def test_bad_noise_strings_are_refused():
+    for text in ["blur:0.3", "gaussian:abc", "masking:1.5"]:
+        try:
+            Noise.parse(text)
+        except ValueError as e:
+            assert str(e)
+        else:
+            raise AssertionError(text)

@@ -1,0 +1,102 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from aecore.catalog import MODELS
+from aecore.models import FAMILIES, UPSAMPLE_MODES, ModelSpec, SpecError, build_model, count_parameters
+
+SHAPES = [(1, 28, 28), (1, 28, 20), (3, 32, 32), (1, 8, 8)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("variational", [False, True])
+def test_every_family_round_trips_shapes(family, shape, variational):
+    model = build_model(ModelSpec(family, shape, latent_dim=3, variational=variational))
+    x = torch.rand(4, *shape)
+    out = model(x)
+    assert out.logits.shape == x.shape
+    assert out.z.shape == (4, 3)
+    assert model.decode(out.z).min() >= 0 and model.decode(out.z).max() <= 1
+    assert (out.mu is not None) == variational
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("upsample", UPSAMPLE_MODES)
+@pytest.mark.parametrize("family", ["conv_ae", "conv_vae"])
+def test_every_upsampling_gives_the_input_shape(family, upsample, shape):
+    model = build_model(ModelSpec(family, shape, 4, family == "conv_vae", upsample=upsample))
+    assert model(torch.rand(2, *shape)).logits.shape == (2, *shape)
+
+
+def test_conv_vae_matches_the_lecture_layer_by_layer():
+    model = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True))
+    assert count_parameters(model) == 96_677
+    enc = [m for m in model.encoder if isinstance(m, nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding) for m in enc] == [
+        (1, 32, (3, 3), (2, 2), (1, 1)), (32, 64, (3, 3), (2, 2), (1, 1))]
+    assert (model.fc_mu.in_features, model.fc_mu.out_features) == (3136, 2)
+    assert (model.fc_logvar.in_features, model.fc_logvar.out_features) == (3136, 2)
+    dec = list(model.decoder)
+    assert (dec[0].in_features, dec[0].out_features) == (2, 3136)
+    convs = [m for m in dec if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert [(type(m).__name__, m.in_channels, m.out_channels, m.kernel_size, m.stride) for m in convs] == [
+        ("ConvTranspose2d", 64, 64, (3, 3), (2, 2)), ("ConvTranspose2d", 64, 32, (3, 3), (2, 2)),
+        ("Conv2d", 32, 1, (4, 4), (1, 1))]
+    # the lecture's sizes: 7 -> 15 -> 31 -> 28
+    h = dec[2](dec[1](dec[0](torch.zeros(1, 2))))
+    sizes = [h.shape[-1]]
+    for m in dec[3:]:
+        h = m(h)
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            sizes.append(h.shape[-1])
+    assert sizes == [7, 15, 31, 28]
+
+
+def test_linear_ae_is_the_lectures_784_50_784():
+    model = build_model(MODELS["linear_ae"].spec((1, 28, 28)))
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 50), (50, 784)]
+
+
+def test_conv_ae_has_a_real_bottleneck():
+    model = build_model(MODELS["conv_ae"].spec((1, 28, 28)))
+    assert model.encode(torch.rand(2, 1, 28, 28)).shape == (2, 32) and 32 < 784
+
+
+def test_upsampling_variants_differ_only_in_the_upsampling_layers():
+    def parts(up):
+        model = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True, upsample=up))
+        return repr(model.encoder), [repr(m) for m in model.decoder]
+
+    base_encoder, base = parts("transposed")
+    for up in UPSAMPLE_MODES[1:]:
+        encoder, other = parts(up)
+        assert encoder == base_encoder and len(other) == len(base)
+        assert {i for i, (a, b) in enumerate(zip(base, other)) if a != b} == {3, 5}, up  # the two upsampling blocks
+
+
+def test_subpixel_icnr_starts_like_nearest_upsampling():
+    from aecore.models import SubPixelUpsample
+
+    block = SubPixelUpsample(3, 2)
+    y = block(torch.rand(1, 3, 5, 5))
+    # ICNR: the four sub-pixels of each 2x2 block start equal, so there is no initial checkerboard
+    assert torch.allclose(y[..., 0::2, 0::2], y[..., 1::2, 1::2])
+    assert torch.allclose(y[..., 0::2, 1::2], y[..., 1::2, 0::2])
+
+
+def test_spec_is_json_serialisable_and_round_trips():
+    spec = ModelSpec("conv_ae", (3, 32, 32), 8, upsample="subpixel")
+    assert ModelSpec.from_dict(json.loads(spec.to_json())) == spec
+
+
+@pytest.mark.parametrize("bad", [
+    dict(family="rnn"), dict(family="conv_vae", input_shape=(1, 30, 30)), dict(family="mlp", latent_dim=0),
+    dict(family="conv_ae", upsample="magic"),
+])
+def test_bad_specs_are_refused_with_a_message(bad):
+    with pytest.raises(SpecError, match=r"\w+"):
+        ModelSpec(**bad)
