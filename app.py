@@ -1,17 +1,24 @@
-"""Autoencoder Studio (placeholder until the dashboard lands): shows that aecore is installed and what is coming."""
+"""Autoencoder Studio: the entry point. Builds the navigation and the shared sidebar; pages do the rest."""
 import streamlit as st
 
-import aecore
-from aecore.catalog import MODELS
-from aecore.data import DATASETS, dataset_status
+from ui.state import init_torch
 
-st.set_page_config(page_title="Autoencoder Studio", page_icon="🧩", layout="wide")
-st.title("Autoencoder Studio")
-st.write(f"aecore {aecore.__version__} is installed. The dashboard pages (Train, Reconstruct & Denoise, "
-         "Latent Space, Checkerboard Lab) are being built; meanwhile train from the command line:")
-st.code("python -m aecore train --model conv_vae --dataset mnist-5k --epochs 5 --out checkpoints/conv_vae.pt")
-st.subheader("Models")
-st.table([{"name": p.name, "model": p.title, "what it is": p.description} for p in MODELS.values()])
-st.subheader("Datasets")
-st.table([{"name": d.name, "shape": "x".join(map(str, d.shape)), "status": dataset_status(d.name)}
-          for d in DATASETS.values()])
+st.set_page_config(page_title="Autoencoder Studio", page_icon=":material/blur_on:", layout="wide")
+init_torch()
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/reconstruct.py", title="Reconstruct & Denoise", icon=":material/auto_fix_high:",
+            url_path="reconstruct"),
+    st.Page("pages/latent.py", title="Latent Space", icon=":material/scatter_plot:", url_path="latent"),
+    st.Page("pages/checkerboard.py", title="Checkerboard Lab", icon=":material/grid_on:", url_path="checkerboard"),
+]
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    from ui.sidebar import sidebar
+
+    sidebar()
+
+page.run()

@@ -93,6 +93,7 @@ class History:
     step: list[int] = field(default_factory=list)
     step_loss: list[float] = field(default_factory=list)
     epoch: list[int] = field(default_factory=list)
+    epoch_step: list[int] = field(default_factory=list)  # optimiser step at which each epoch ended
     train: dict[str, list[float]] = field(default_factory=dict)
     test: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -103,6 +104,7 @@ class History:
             self.step_loss.append(event.loss)
         else:
             self.epoch.append(event.epoch)
+            self.epoch_step.append(event.step)
             self.seconds = event.elapsed_s
             for store, values in ((self.train, event.train), (self.test, event.test)):
                 for k, v in values.items():

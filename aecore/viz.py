@@ -1,0 +1,123 @@
+"""Figures and pictures from arrays: pure functions, testable without a browser. Every chart has a title,
+axis titles with units, and a legend or colour bar.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from .train import History
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+
+
+def to_uint8_image(images: torch.Tensor, nrow: int = 8, scale: int = 3, padding: int = 2) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> one (H', W') or (H', W', 3) uint8 grid, upscaled by an integer factor with
+    nearest neighbour so small digits stay crisp instead of being blurred by the browser."""
+    from torchvision.utils import make_grid  # imported here: only pictures need it
+
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)
+    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    arr = arr.repeat(scale, axis=0).repeat(scale, axis=1)
+    return arr[..., 0] if images.shape[1] == 1 else arr
+
+
+def scale_for(height: int, target: int = 84) -> int:
+    """Integer upscaling that brings an image of `height` pixels to about `target` pixels."""
+    return max(1, round(target / max(height, 1)))
+
+
+def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
+    """Exponential moving average with bias correction (like TensorBoard), so early steps are not flattened."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, 1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight**i))
+    return out
+
+
+def loss_curves(history: History, title: str = "Training loss") -> go.Figure:
+    """Per-step smoothed train loss, raw steps faint, and per-epoch test loss at the step the epoch ended."""
+    fig = go.Figure()
+    if history.step:
+        fig.add_scatter(x=history.step, y=history.step_loss, mode="lines", name="train (per step)",
+                        line=dict(color=PALETTE[0], width=1), opacity=0.25)
+        fig.add_scatter(x=history.step, y=smooth(history.step_loss), mode="lines", name="train (smoothed)",
+                        line=dict(color=PALETTE[0], width=2))
+    steps_at_epoch = history.epoch_step or history.epoch
+    if history.test.get("loss"):
+        fig.add_scatter(x=steps_at_epoch, y=history.test["loss"], mode="lines+markers", name="test (per epoch)",
+                        line=dict(color=PALETTE[1], width=2))
+    for i, part in enumerate(["recon", "kl"]):
+        if part in history.test and "kl" in history.test:
+            fig.add_scatter(x=steps_at_epoch, y=history.test[part], mode="lines+markers", name=f"test {part}",
+                            line=dict(color=PALETTE[2 + i], dash="dot"))
+    fig.update_layout(title=title, xaxis_title="optimiser step", yaxis_title="loss (nats per image)",
+                      legend=dict(orientation="h", y=-0.25), margin=dict(t=50, b=10, l=10, r=10), height=360)
+    return fig
+
+
+def line_chart(x, series: dict[str, Sequence[float]], title: str, x_title: str, y_title: str,
+               dashed: Sequence[str] = ()) -> go.Figure:
+    fig = go.Figure()
+    for i, (name, ys) in enumerate(series.items()):
+        fig.add_scatter(x=list(x), y=list(ys), mode="lines+markers", name=name,
+                        line=dict(color=PALETTE[i % 10], dash="dash" if name in dashed else "solid"))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=340,
+                      legend=dict(orientation="h", y=-0.3), margin=dict(t=50, b=10, l=10, r=10))
+    return fig
+
+
+def latent_scatter(points: np.ndarray, labels: np.ndarray | None, title: str, x_title: str, y_title: str,
+                   class_names: Sequence[str] | None = None) -> go.Figure:
+    """WebGL scatter, one trace per label; customdata carries the sample index for hover and selection."""
+    fig = go.Figure()
+    index = np.arange(len(points))
+    groups = [(None, index)] if labels is None else [(c, index[labels == c]) for c in np.unique(labels)]
+    for c, idx in groups:
+        name = "codes" if c is None else (class_names[c] if class_names else str(c))
+        fig.add_trace(go.Scattergl(
+            x=points[idx, 0], y=points[idx, 1], mode="markers", name=name, customdata=idx,
+            marker=dict(size=5, color=PALETTE[int(c) % 10] if c is not None else PALETTE[0], opacity=0.75),
+            hovertemplate=f"index %{{customdata}}<br>label {name}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, dragmode="lasso", height=480,
+                      legend=dict(title="label", itemsizing="constant"), margin=dict(t=50, b=10, l=10, r=10))
+    return fig
+
+
+def selected_indices(points: list[dict[str, Any]], figure: go.Figure | dict | None = None) -> list[int]:
+    """Map a plotly selection back to sample indices.
+
+    Prefers each point's customdata (our sample index), which Streamlit may deliver as 13, [13] or {"0": 13};
+    otherwise uses (curve_number, point_index), because point_index counts within one trace.
+    """
+    out: list[int] = []
+    traces = (figure.to_dict() if hasattr(figure, "to_dict") else figure or {}).get("data", [])
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, dict):
+            cd = next(iter(cd.values()), None)
+        elif isinstance(cd, (list, tuple)):
+            cd = cd[0] if cd else None
+        if cd is None and traces:
+            trace = traces[p.get("curve_number", 0)]
+            cd = list(trace.get("customdata", []))[p.get("point_index", 0)]
+        if cd is not None:
+            out.append(int(cd))
+    return list(dict.fromkeys(out))
+
+
+def heatmap(values: np.ndarray, title: str, x_title: str = "x (pixel)", y_title: str = "y (pixel)",
+            colorbar: str = "value", colorscale: str = "Viridis", text: bool = False) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=values, colorscale=colorscale, colorbar=dict(title=colorbar),
+                               texttemplate="%{z:.3g}" if text else None))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=360,
+                      margin=dict(t=50, b=10, l=10, r=10))
+    return fig

@@ -1,0 +1,84 @@
+"""Latent Space: where the encoder puts each image, and what the decoder makes of points in between."""
+import streamlit as st
+import torch
+
+from aecore.latent import interpolate, manifold_grid, nearest_images, prior_samples
+from aecore.viz import latent_scatter, selected_indices
+from ui import latentview as lv
+from ui.state import dataset
+from ui.widgets import image_grid, image_rows, model_picker, require_app_frame, set_url, url_value
+
+require_app_frame()
+st.title("Latent space")
+entry = model_picker()
+if entry is None:
+    st.info("Train a model first, or load a checkpoint file from the sidebar.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+data = dataset(entry.checkpoint.dataset)
+if data is None:
+    st.stop()
+model, z_dim = entry.model, entry.checkpoint.spec.latent_dim
+codes = lv.test_codes(entry, data)
+st.caption(f"{entry.label}: {len(codes):,} test images encoded to {z_dim}-D codes"
+           f"{' (posterior means)' if model.variational else ''}.")
+
+methods = ["dims"] if z_dim <= 2 else ["pca", "tsne", "dims"]
+labels = {"dims": "two latent dimensions", "pca": "PCA", "tsne": "t-SNE"}
+c1, c2, c3 = st.columns(3)
+method = c1.radio("Projection", methods, methods.index(url_value("proj", methods[0], methods)), horizontal=True,
+                  format_func=labels.get)
+dims = (0, min(1, z_dim - 1))
+if method == "dims" and z_dim > 2:
+    dims = (c2.number_input("x: dimension", 0, z_dim - 1, 0), c3.number_input("y: dimension", 0, z_dim - 1, 1))
+seed = int(url_value("seed", 0, cast=int))
+set_url(proj=method, seed=seed)
+
+if z_dim == 4 and method != "dims":
+    st.caption("With 4 latent dimensions, the lecture shows dims 0-1 and 2-3 side by side:")
+    a, b = st.columns(2)
+    for col, pair in zip((a, b), ((0, 1), (2, 3))):
+        p = lv.projection(entry, codes, "dims", pair, seed)
+        col.plotly_chart(latent_scatter(p.points, lv.labels(data), f"Codes, dims {pair[0]}-{pair[1]}",
+                                        *p.axis_titles, data.classes), key=f"pair{pair}")
+
+proj = lv.projection(entry, codes, method, dims, seed)
+title = {"pca": "Codes projected by PCA", "tsne": f"Codes embedded by t-SNE ({len(codes):,} points)"}.get(
+    proj.method, f"Codes, {proj.method}")
+fig = latent_scatter(proj.points, lv.labels(data), title, *proj.axis_titles, data.classes)
+event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="scatter")
+chosen = selected_indices(event.selection.points if event else [], fig)[:24]
+if chosen:
+    st.markdown(f"**Selected {len(chosen)} point(s):** originals and what the decoder makes of their codes")
+    image_rows({"original": data.test_x[chosen], "decoded": lv.decode(model, codes[chosen])}, target=48)
+else:
+    st.caption("Click a point, or drag a lasso around a few, to see the images behind them.")
+if data.test_y is not None:
+    st.metric("Latent probe accuracy", f"{lv.probe(entry, data):.1%}",
+              help="Logistic regression trained on the codes of the training split, scored on the test split: "
+                   "how linearly separable the labels are in the code.")
+
+if model.variational:
+    st.subheader("Generating")
+    if z_dim == 2:
+        size = st.slider("Manifold grid size", 5, 25, 15)
+        images, values = manifold_grid(model, size)
+        image_grid(images, nrow=size, target=40, caption=f"Decoded z on a {size}x{size} grid, evenly spaced in "
+                   f"probability: z from {values[0]:.2f} to {values[-1]:.2f} (Kingma & Welling, fig. 4)")
+    n = st.slider("Samples from the prior", 4, 24, 12, 4)
+    samples = prior_samples(model, n, seed)
+    idx, dist = nearest_images(samples, data.train_x)
+    image_rows({"sample z ~ N(0, I)": samples, "nearest training image": data.train_x[idx]}, target=48)
+    st.caption(f"Pixel distance to the nearest training image: median {dist.median():.2f} (an exact copy would be "
+               "0): the samples are new images, not memorised ones.")
+
+st.subheader("Interpolation")
+i1, i2, i3 = st.columns(3)
+a = i1.number_input("From test image", 0, len(data.test_x) - 1, 0)
+b = i2.number_input("To test image", 0, len(data.test_x) - 1, 1)
+steps = i3.slider("Steps", 3, 15, 9)
+z = torch.as_tensor(codes[[a, b]], dtype=torch.float32)
+image_rows({m: lv.decode(model, interpolate(z[0], z[1], steps, m).numpy())
+            for m in ("linear", "slerp")}, target=48)
+st.caption("Linear interpolation walks the straight line between the two codes; spherical (slerp) follows the "
+           "arc, which keeps the code's length typical of the prior.")

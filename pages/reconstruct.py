@@ -1,0 +1,82 @@
+"""Reconstruct & Denoise: originals beside noisy inputs and outputs, with honest metrics."""
+import streamlit as st
+import torch
+
+from aecore.noise import NOISE_HELP, NOISE_KINDS, Noise
+from ui import recon
+from ui.state import all_models, dataset
+from ui.widgets import image_rows, model_picker, require_app_frame, set_url, url_value
+
+require_app_frame()
+st.title("Reconstruct & denoise")
+entry = model_picker()
+if entry is None:
+    st.info("Train a model first, or load a checkpoint file from the sidebar.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+data = dataset(entry.checkpoint.dataset)
+if data is None:
+    st.stop()
+st.caption(f"{entry.label}. Test images from {data.info.title}; the model never saw them while training.")
+
+c1, c2, c3, c4 = st.columns(4)
+count = c1.slider("Images", 4, 24, url_value("n", 10, cast=int))
+seed = c2.number_input("Seed (which images)", 0, 10**6, url_value("seed", 0, cast=int))
+kinds = list(NOISE_KINDS)
+noise0 = Noise.parse(url_value("noise", entry.checkpoint.config.noise))
+kind = c3.selectbox("Noise on the input", kinds, kinds.index(noise0.kind), format_func=lambda k: NOISE_HELP[k])
+level = c4.slider("Noise level", 0.0, 1.0, float(noise0.level or 0.3), 0.05, disabled=kind == "none")
+noise = Noise(kind, level if kind != "none" else 0.0)
+indices_text = st.text_input("Or pick test images by index (comma-separated)", "",
+                             placeholder=f"e.g. 0, 7, 42 (0 to {len(data.test_x) - 1})")
+set_url(n=count, seed=seed, noise=str(noise))
+
+indices, problem = recon.choose_indices(indices_text, len(data.test_x), count, int(seed))
+if problem:
+    st.warning(problem)
+others = {k: e for k, e in all_models().items() if k != entry.key and e.checkpoint.spec.input_shape == entry.checkpoint.spec.input_shape}
+compare_key = st.selectbox("Compare with (same image shape)", [None, *others], format_func=lambda k: "nothing" if k is None else others[k].label,
+                           help="E.g. a denoising-trained model against the same architecture trained on clean images.")
+
+x = data.test_x[indices]
+noisy, out = recon.run(entry.model, x, noise, int(seed))
+rows = {"original": x, **({"noisy input": noisy} if noise.active else {}), "reconstruction": out}
+if compare_key:
+    rows[f"compare: {others[compare_key].label[:28]}"] = recon.run(others[compare_key].model, x, noise, int(seed))[1]
+image_rows(rows)
+
+st.subheader("Metrics")
+table, summary = recon.metrics_table(x, noisy, out, indices)
+m = st.columns(len(summary))
+for col, (name, value) in zip(m, summary.items()):
+    col.metric(name, value)
+if entry.model.variational:
+    st.markdown("**-ELBO on these images** (nats per image; lower is better)")
+    st.dataframe(recon.elbo_table(entry.model, x, noisy), hide_index=True)
+with st.expander("Per-image metrics"):
+    st.dataframe(table, hide_index=True)
+
+st.subheader("Robustness to noise")
+curve_kind = kind if kind != "none" else "gaussian"
+st.caption(f"PSNR and SSIM of the reconstruction against the clean image as {curve_kind} noise grows, over 200 "
+           "test images, next to the noisy input itself (the do-nothing baseline).")
+models = {entry.label: entry.model} | ({others[compare_key].label: others[compare_key].model} if compare_key else {})
+psnr_fig, ssim_fig = recon.noise_curves(models, data.test_x[:200], curve_kind)
+a, b = st.columns(2)
+a.plotly_chart(psnr_fig)
+b.plotly_chart(ssim_fig)
+
+st.subheader("Your own images")
+files = st.file_uploader("PNG or JPG, any size, colour or grey", type=["png", "jpg", "jpeg"],
+                         accept_multiple_files=True)
+if files:
+    converted, errors = recon.convert_uploads(files, entry.checkpoint.spec.input_shape)
+    for msg in errors:
+        st.error(msg)
+    if converted:
+        imgs = torch.stack(list(converted.values()))
+        noisy_u, out_u = recon.run(entry.model, imgs, noise, int(seed))
+        image_rows({"as converted": imgs, **({"noisy input": noisy_u} if noise.active else {}),
+                    "reconstruction": out_u})
+        st.caption("Converted to the model's input: resized, grey or colour as the model expects, and "
+                   "inverted when the picture is dark-on-light (MNIST digits are light-on-dark).")

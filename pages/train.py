@@ -1,0 +1,134 @@
+"""Train: pick a model and data, press Start, watch it learn."""
+import streamlit as st
+
+from aecore.catalog import MODELS
+from aecore.data import DATASETS, dataset_status
+from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
+from aecore.noise import NOISE_HELP, NOISE_KINDS
+from aecore.train import TrainConfig
+from aecore.viz import loss_curves
+from ui import config, training
+from ui.widgets import fmt_seconds, image_rows, require_app_frame, set_url, url_value
+
+require_app_frame()
+st.title("Train an autoencoder")
+st.caption("Choose a model and a dataset, press **Start**, and watch the loss fall and the reconstructions "
+           "sharpen. Training runs in the background: you can switch pages and come back.")
+
+running = training.is_running()
+c1, c2, c3 = st.columns(3)
+with c1:
+    st.markdown("**Model and data**")
+    names = list(MODELS)
+    preset_name = st.selectbox("Model", names, index=names.index(url_value("preset", "conv_vae", names)),
+                               format_func=lambda n: MODELS[n].title, disabled=running)
+    preset = MODELS[preset_name]
+    st.caption(preset.description)
+    datasets = list(DATASETS)
+    dataset_name = st.selectbox(
+        "Dataset", datasets, index=datasets.index(url_value("dataset", "mnist-5k", datasets)), disabled=running,
+        format_func=lambda d: f"{DATASETS[d].title} · {dataset_status(d)}")
+    latent_dim = st.number_input("Latent size (z)", 1, 256, url_value("latent", preset.latent_dim, cast=int),
+                                 key=f"latent_{preset_name}", disabled=running)
+    upsample = "transposed"
+    if preset.family.startswith("conv"):
+        upsample = st.selectbox("Decoder upsampling", UPSAMPLE_MODES, format_func=lambda m: UPSAMPLE_HELP[m],
+                                disabled=running, help="Compare them in the Checkerboard Lab.")
+with c2:
+    st.markdown("**Optimisation**")
+    epochs = st.slider("Epochs", 1, config.MAX_EPOCHS, training.DEFAULT_EPOCHS.get(preset_name, 5),
+                       key=f"epochs_{preset_name}", disabled=running)
+    batch_size = st.select_slider("Batch size", [16, 32, 64, 100, 128, 256, 512], 100, disabled=running)
+    lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func=lambda v: f"{v:g}",
+                          disabled=running)
+    seed = st.number_input("Seed", 0, 2**31 - 1, url_value("seed", 0, cast=int), disabled=running)
+with c3:
+    st.markdown("**Objective**")
+    defaults = preset.config()
+    beta = st.number_input("beta (KL weight)", 0.0, 50.0, defaults.beta, 0.5, key=f"beta_{preset_name}",
+                           disabled=running or not preset.variational,
+                           help="1 is the plain VAE bound; above 1 is a beta-VAE.")
+    sparsity = st.number_input("Sparsity (L1 weight on the code)", 0.0, 10.0, defaults.sparsity, 0.01,
+                               key=f"sparsity_{preset_name}", disabled=running, format="%.3f")
+    noise_kind0, _, noise_level0 = url_value("noise", defaults.noise).partition(":")
+    kinds = list(NOISE_KINDS)
+    noise_kind = st.selectbox("Input noise (denoising)", kinds, key=f"noise_{preset_name}",
+                              index=kinds.index(noise_kind0) if noise_kind0 in kinds else 0,
+                              format_func=lambda k: NOISE_HELP[k], disabled=running)
+    noise_level = st.slider("Noise level", 0.0, 1.0, float(noise_level0 or 0.5), 0.05,
+                            key=f"noise_level_{preset_name}", disabled=running or noise_kind == "none")
+noise = "none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}"
+set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, noise=noise, seed=seed)
+
+b1, b2, _ = st.columns([1, 1, 4])
+if b1.button("Start", type="primary", icon=":material/play_arrow:", disabled=running, width="stretch"):
+    try:
+        cfg = preset.config(epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, sparsity=sparsity,
+                            noise=noise, seed=int(seed))
+    except ValueError as e:
+        st.error(f"Check the settings: {e}")
+    else:
+        problem = training.start(preset_name, dataset_name, int(latent_dim), upsample, cfg)
+        if problem:
+            st.warning(problem)
+        else:
+            st.rerun()
+if b2.button("Stop", icon=":material/stop:", disabled=not running, width="stretch"):
+    training.current_run().job.stop()
+
+
+@st.fragment(run_every=config.LIVE_REFRESH_S if running else None)
+def live_view():
+    run = training.current_run()
+    if run is None:
+        st.info("No run yet. The defaults train the lecture's conv VAE on 4,000 bundled MNIST digits in about "
+                "20 seconds.")
+        return
+    snap = run.job.snapshot()
+    st.progress(snap.progress, text=f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
+                f" · {snap.samples_per_s:,.0f} images/s · ETA {fmt_seconds(snap.eta_s)}")
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Train loss (last step)", f"{snap.last.get('loss', float('nan')):.2f}", help="nats per image")
+    tests = snap.history.test.get("loss", [])
+    m2.metric("Test loss (last epoch)", f"{tests[-1]:.2f}" if tests else "–",
+              delta=f"{tests[-1] - tests[-2]:.2f}" if len(tests) > 1 else None, delta_color="inverse")
+    m3.metric("Elapsed", fmt_seconds(snap.elapsed_s))
+    m4.metric("Status", snap.status)
+    left, right = st.columns([3, 2])
+    left.plotly_chart(loss_curves(snap.history, f"{MODELS[run.preset].title} on {run.dataset}"),
+                      key="loss_chart")
+    with right:
+        st.markdown("**Reconstructions of test images** (refreshed each epoch)")
+        if snap.preview is None:
+            st.caption("They appear after the first epoch.")
+        else:
+            image_rows({"input": run.job.preview_input, "output": snap.preview}, target=40)
+    if snap.finished and not run.finalized:
+        st.rerun()  # the whole page: the result section and the model picker need the new model
+
+
+run = training.current_run()
+if run is not None:
+    training.finish(run)  # before the live view, which reruns the page until the result is in
+live_view()
+
+if run is not None and run.finalized:
+    snap = run.job.snapshot()
+    if snap.status == "error":
+        st.error(f"Training stopped: {snap.error}", icon=":material/error:")
+    if run.entry_key:
+        st.success(f"Model ready ({snap.status} after {snap.step} steps). It is now in the model picker of the "
+                   "other pages.", icon=":material/check_circle:")
+        shown = {k: v for k, v in run.metrics.items() if isinstance(v, (int, float))}
+        st.dataframe([{"metric": k, "value": round(v, 4)} for k, v in shown.items()], hide_index=True,
+                     height=min(400, 36 * len(shown) + 38))
+        d1, d2, d3 = st.columns(3)
+        d1.download_button("Download checkpoint", run.file_bytes, f"{run.preset}_{run.dataset}.pt",
+                           icon=":material/download:", width="stretch")
+        d2.page_link("pages/reconstruct.py", label="Reconstruct & denoise with it", icon=":material/auto_fix_high:")
+        d3.page_link("pages/latent.py", label="Explore its latent space", icon=":material/scatter_plot:")
+        if not config.SHARED:
+            with st.form("save_local"):
+                name = st.text_input("Save under checkpoints/ as", f"{run.preset}_{run.dataset}_z{run.job.model.spec.latent_dim}")
+                if st.form_submit_button("Save"):
+                    st.info(training.save_locally(run, name))

@@ -1,0 +1,14 @@
+"""Deployment settings: a shared demo (Streamlit Community Cloud, or AECORE_SHARED=1) gets tighter limits and
+never writes into checkpoints/."""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT_DIR = ROOT / "checkpoints"
+SHARED = os.environ.get("AECORE_SHARED", "") == "1" or (Path("/mount/src").is_dir() and "AECORE_SHARED" not in os.environ)
+
+MAX_EPOCHS = 30 if SHARED else 200
+MAX_TRAIN_IMAGES = 10_000 if SHARED else 60_000  # bounds memory and time for downloaded datasets
+MAX_CONCURRENT_JOBS = int(os.environ.get("AECORE_MAX_JOBS", 2 if SHARED else 4))
+LIVE_REFRESH_S = 0.5  # the live view polls at 2 Hz: cheap for the training thread
+TORCH_THREADS = min(2, os.cpu_count() or 1)

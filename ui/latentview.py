@@ -1,0 +1,50 @@
+"""Caching for the Latent page: codes and projections are computed once per model (per visitor session for
+trained models, since they live only there)."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+
+from aecore.latent import decode_codes, encode_all, project
+from aecore.metrics import probe_accuracy
+
+PROBE_TRAIN_LIMIT = 5000  # logistic regression on more codes costs seconds and changes little
+
+
+def _cache() -> dict:
+    return st.session_state.setdefault("latent_cache", {})
+
+
+def _memo(key, compute):
+    cache = _cache()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def test_codes(entry, data) -> np.ndarray:
+    return _memo((entry.key, id(entry.model), "codes"), lambda: encode_all(entry.model, data.test_x).numpy())
+
+
+def projection(entry, codes, method, dims, seed):
+    spinner = "Running t-SNE (a few seconds)…" if method == "tsne" else "Projecting…"
+    with st.spinner(spinner):
+        return _memo((entry.key, id(entry.model), method, tuple(dims), seed), lambda: project(codes, method, dims, seed))
+
+
+def probe(entry, data) -> float:
+    def compute():
+        train_codes = encode_all(entry.model, data.train_x[:PROBE_TRAIN_LIMIT])
+        return probe_accuracy(train_codes, data.train_y[:PROBE_TRAIN_LIMIT], test_codes(entry, data), data.test_y)
+
+    with st.spinner("Fitting the latent probe…"):
+        return _memo((entry.key, id(entry.model), "probe"), compute)
+
+
+def labels(data):
+    return None if data.test_y is None else data.test_y.numpy()
+
+
+def decode(model, codes) -> torch.Tensor:
+    return decode_codes(model, torch.as_tensor(np.asarray(codes), dtype=torch.float32))

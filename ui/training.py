@@ -1,0 +1,98 @@
+"""Starting, watching and finishing this visitor's training job (kept in st.session_state)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from aecore.catalog import get_preset
+from aecore.checkpoints import Checkpoint, save_checkpoint, to_bytes
+from aecore.jobs import TrainingJob
+from aecore.metrics import evaluate_model
+from aecore.train import TrainConfig, build_seeded
+from ui import config
+from ui.state import add_session_model, dataset, job_slots
+
+# Seconds per epoch on the bundled 4000 images, 2 CPU cores (measured; bench/ has the method), used to
+# pick defaults that finish in well under a minute.
+DEFAULT_EPOCHS = {"linear_ae": 10, "mlp_ae": 10, "sparse_ae": 10, "mlp_vae": 10, "conv_vae": 5, "beta_vae": 5,
+                  "conv_ae": 2, "denoising_ae": 2}
+
+
+@dataclass
+class RunInfo:
+    """What the visitor asked for, kept beside the job so the result can be labelled and saved."""
+
+    job: TrainingJob
+    preset: str
+    dataset: str
+    config: TrainConfig
+    entry_key: str | None = None
+    finalized: bool = False
+    metrics: dict = field(default_factory=dict)
+    file_bytes: bytes | None = None
+
+
+def current_run() -> RunInfo | None:
+    return st.session_state.get("run")
+
+
+def is_running() -> bool:
+    run = current_run()
+    return run is not None and not run.job.snapshot().finished
+
+
+def start(preset_name: str, dataset_name: str, latent_dim: int, upsample: str, cfg: TrainConfig) -> str | None:
+    """Start a job; returns a message for the visitor if it could not start."""
+    if is_running():
+        return "A training run is already going: stop it first (one run per visitor)."
+    if cfg.epochs > config.MAX_EPOCHS:
+        return f"This server allows at most {config.MAX_EPOCHS} epochs per run."
+    data = dataset(dataset_name)
+    if data is None:
+        return "The dataset could not be loaded (see above)."
+    preset = get_preset(preset_name)
+    model = build_seeded(preset.spec(data.shape, latent_dim, upsample), cfg.seed)
+    job = TrainingJob(model, data.train_x, data.test_x, cfg, preview_images=data.test_x[:10])
+    if not job_slots().try_acquire(job):
+        return (f"The server is busy: {config.MAX_CONCURRENT_JOBS} training runs are going on already. "
+                "Please try again in a minute.")
+    st.session_state["run"] = RunInfo(job.start(), preset_name, dataset_name, cfg)
+    return None
+
+
+def finish(run: RunInfo) -> None:
+    """Once, after the job ends: evaluate, add the model to the picker, prepare the download."""
+    snap = run.job.snapshot()
+    if run.finalized or not snap.finished:
+        return
+    run.finalized = True
+    if snap.step == 0:
+        return
+    data = dataset(run.dataset)
+    model = run.job.model.cpu().eval()
+    with st.spinner("Evaluating on the test split…"):
+        run.metrics = evaluate_model(model, data, run.config, iw_samples=10) if data is not None else {}
+    ckpt = Checkpoint(model, run.preset, run.dataset, run.config, snap.history, run.metrics,
+                      extra={"status": snap.status, "train_seconds": round(snap.elapsed_s, 1), "source": "app"})
+    entry = add_session_model(ckpt)
+    run.entry_key = entry.key
+    run.file_bytes = to_bytes(ckpt)
+    st.session_state["model_key"] = entry.key
+
+
+def save_locally(run: RunInfo, name: str) -> str:
+    """Write the checkpoint under checkpoints/ (local use only); returns a message."""
+    if config.SHARED:
+        return "This is a shared demo: use Download instead (nothing is written on the server)."
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()).strip("._")
+    if not stem:
+        return "Give the checkpoint a name with letters or digits."
+    path = config.CHECKPOINT_DIR / f"{stem}.pt"
+    if path.exists():
+        return f"{path.name} exists already: choose another name (nothing was overwritten)."
+    from ui.state import session_models
+
+    save_checkpoint(session_models()[run.entry_key].checkpoint, path)
+    return f"Saved to checkpoints/{path.name}."

@@ -1,0 +1,96 @@
+"""Bits every page repeats: the legacy-router guard, URL-backed settings, the model picker, image grids."""
+from __future__ import annotations
+
+import runpy
+
+import streamlit as st
+import torch
+
+from aecore.viz import scale_for, to_uint8_image
+from ui.config import ROOT
+from ui.state import ModelEntry, all_models
+
+APP_PATH = ROOT / "app.py"
+
+
+def require_app_frame() -> None:
+    """On a fresh server (and in every AppTest run) a deep link is first routed by Streamlit's legacy pages/
+    mechanism, which would run this page alone: no navigation, no sidebar. Instead run app.py right here, whose
+    st.navigation resolves the same URL to this page inside the app's frame, then end the legacy run. Running
+    it inline rather than calling st.rerun() keeps the widget events of this run (a click is not lost)."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the legacy router
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        runpy.run_path(str(APP_PATH), run_name="__main__")
+        st.stop()
+
+
+# --- settings kept in the URL so a link reproduces a view ----------------------------------------------
+
+
+def url_value(name: str, default, choices=None, cast=str):
+    """A setting's initial value from the query string, falling back to `default` if absent or invalid."""
+    raw = st.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = cast(raw)
+    except (TypeError, ValueError):
+        return default
+    return value if choices is None or value in choices else default
+
+
+def set_url(**values) -> None:
+    for k, v in values.items():
+        if v is None:
+            st.query_params.pop(k, None)
+        elif st.query_params.get(k) != str(v):
+            st.query_params[k] = str(v)
+
+
+# --- model picker -------------------------------------------------------------------------------------
+
+
+def model_picker(where=st.sidebar) -> ModelEntry | None:
+    """Shipped checkpoints and this visitor's trained models; the choice is shared by pages and the URL."""
+    models = all_models()
+    if not models:
+        where.info("No model yet. Train one on the **Train** page (about 20 s on the bundled digits).")
+        return None
+    keys = list(models)
+    wanted = st.session_state.get("model_key") or st.query_params.get("model")
+    index = keys.index(wanted) if wanted in keys else 0
+    key = where.selectbox("Model", keys, index=index, format_func=lambda k: models[k].label,
+                          help="Shipped models and the ones you trained in this session.")
+    st.session_state["model_key"] = key
+    set_url(model=key)
+    return models[key]
+
+
+# --- pictures -----------------------------------------------------------------------------------------
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, caption: str | None = None, target: int = 84,
+               where=st) -> None:
+    """Crisp grid: integer nearest-neighbour upscaling, so 28x28 digits are not blurred by the browser."""
+    if len(images) == 0:
+        return
+    scale = scale_for(images.shape[-2], target)
+    where.image(to_uint8_image(images, nrow=nrow, scale=scale), caption=caption, clamp=True)
+
+
+def image_rows(rows: dict[str, torch.Tensor], target: int = 70) -> None:
+    """Labelled rows of images with the same column count: e.g. original / noisy / reconstruction."""
+    for label, imgs in rows.items():
+        left, right = st.columns([1, 7], vertical_alignment="center")
+        left.markdown(f"**{label}**")
+        image_grid(imgs, nrow=len(imgs), target=target, where=right)
+
+
+def fmt_seconds(s: float) -> str:
+    if s != s or s == float("inf"):
+        return "–"
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"
