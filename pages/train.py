@@ -36,7 +36,8 @@ with c1:
                                 disabled=running, help="Compare them in the Checkerboard Lab.")
 with c2:
     st.markdown("**Optimisation**")
-    epochs = st.slider("Epochs", 1, config.MAX_EPOCHS, training.DEFAULT_EPOCHS.get(preset_name, 5),
+    epochs = st.slider("Epochs", 1, config.MAX_EPOCHS,
+                       min(url_value("epochs", training.DEFAULT_EPOCHS.get(preset_name, 5), cast=int), config.MAX_EPOCHS),
                        key=f"epochs_{preset_name}", disabled=running)
     batch_size = st.select_slider("Batch size", [16, 32, 64, 100, 128, 256, 512], 100, disabled=running)
     lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func=lambda v: f"{v:g}",
@@ -58,7 +59,7 @@ with c3:
     noise_level = st.slider("Noise level", 0.0, 1.0, float(noise_level0 or 0.5), 0.05,
                             key=f"noise_level_{preset_name}", disabled=running or noise_kind == "none")
 noise = "none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}"
-set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, noise=noise, seed=seed)
+set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, epochs=epochs, noise=noise, seed=seed)
 
 b1, b2, _ = st.columns([1, 1, 4])
 if b1.button("Start", type="primary", icon=":material/play_arrow:", disabled=running, width="stretch"):

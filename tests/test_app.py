@@ -1,0 +1,125 @@
+"""AppTest: every page renders; a run started on Train finishes and reaches the other pages; bad uploads get
+a message. Real models, real data, no mocks."""
+import io
+import time
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+PAGES = ["pages/home.py", "pages/train.py", "pages/reconstruct.py", "pages/latent.py", "pages/checkerboard.py"]
+APP = "../app.py"  # AppTest resolves relative paths against this file
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    return at
+
+
+def widget(elements, label):
+    return next(e for e in elements if e.label == label)
+
+
+def problems(at):
+    return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_defaults(page):
+    at = new_app()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, "each page has a title"
+
+
+def train_quick_model(at, model="linear_ae", epochs=2, timeout=120):
+    at.switch_page("pages/train.py")
+    at.run()
+    widget(at.selectbox, "Model").set_value(model)
+    at.run()
+    widget(at.slider, "Epochs").set_value(epochs)
+    at.run()
+    widget(at.button, "Start").click()
+    at.run()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.5)
+        at.run()
+        if any("Model ready" in s.value for s in at.success) or problems(at):
+            break
+    return at
+
+
+@pytest.fixture(scope="module")
+def trained_app():
+    return train_quick_model(new_app())
+
+
+def test_a_run_started_on_train_finishes_with_live_chart_and_results(trained_app):
+    at = trained_app
+    assert not problems(at)
+    assert any("Model ready" in s.value for s in at.success)
+    assert at.get("plotly_chart"), "the loss chart is shown"
+    assert any(d.label == "Download checkpoint" for d in at.get("download_button"))
+    assert at.dataframe, "the final metrics table is shown"
+
+
+def test_the_trained_model_reaches_reconstruct_and_latent(trained_app):
+    at = trained_app
+    at.switch_page("pages/reconstruct.py")
+    at.run()
+    picker = widget(at.selectbox, "Model")
+    assert "(trained)" in picker.options[0] and "Linear AE" in picker.options[0]
+    assert not problems(at)
+    assert any("PSNR" in m.label for m in at.metric)
+    at.switch_page("pages/latent.py")
+    at.run()
+    assert not problems(at)
+    probe = next(m for m in at.metric if m.label == "Latent probe accuracy")
+    assert float(probe.value.rstrip("%")) > 20  # well above chance (10 %) even after 2 epochs
+
+
+def test_bad_image_upload_gives_a_message_not_an_exception(trained_app):
+    at = trained_app
+    at.switch_page("pages/reconstruct.py")
+    at.run()
+    png = io.BytesIO()
+    Image.new("RGB", (50, 40), (255, 255, 255)).save(png, format="PNG")
+    uploader = widget(at.file_uploader, "PNG or JPG, any size, colour or grey")
+    uploader.set_value([("broken.png", b"this is not a picture", "image/png"), ("ok.png", png.getvalue(), "image/png")])
+    at.run()
+    assert not at.exception
+    assert any("broken.png" in e.value and "not a readable" in e.value for e in at.error)
+    assert any("as converted" in m.value for m in at.markdown), "the good file is still shown"
+
+
+def test_bad_checkpoint_upload_gives_a_message(trained_app):
+    at = trained_app
+    widget(at.file_uploader, "aecore checkpoint (.pt)").set_value(("model.pt", b"\x00garbage", "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    assert any("not a readable aecore checkpoint" in e.value for e in at.error)
+
+
+def test_stop_ends_a_run_within_moments():
+    at = new_app()
+    at.switch_page("pages/train.py")
+    at.run()
+    widget(at.selectbox, "Model").set_value("conv_ae")
+    at.run()
+    widget(at.slider, "Epochs").set_value(20)
+    at.run()
+    widget(at.button, "Start").click()
+    at.run()
+    time.sleep(1.0)
+    at.run()
+    widget(at.button, "Stop").click()
+    at.run()
+    for _ in range(40):
+        time.sleep(0.25)
+        at.run()
+        if any("Model ready (stopped" in s.value for s in at.success):
+            break
+    assert any("Model ready (stopped" in s.value for s in at.success), [s.value for s in at.success]

@@ -1,0 +1,129 @@
+"""End to end in a real headless Chromium (Debian's chromium driven by Playwright): deep links on a fresh server,
+navigation, and a training run watched live while switching pages. Skipped, with the reason, without a browser."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed "
+                                "(apt-get install chromium): the browser tests cannot run")
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+# URL path -> (navigation label, page heading); the default page lives at "/"
+PAGES = {"": ("Home", "Autoencoder Studio"), "train": ("Train", "Train an autoencoder"),
+         "reconstruct": ("Reconstruct & Denoise", "Reconstruct & denoise"), "latent": ("Latent Space", "Latent space"),
+         "checkerboard": ("Checkerboard Lab", "Checkerboard Lab")}
+
+
+class Server:
+    def __init__(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+             str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        for _ in range(240):
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1).read() == b"ok":
+                    return
+            except OSError:
+                time.sleep(0.25)
+        self.stop()
+        raise RuntimeError("the Streamlit server did not come up")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        os.killpg(self.proc.pid, 9)
+        self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-quic", "--no-first-run", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def settle(page, timeout=90_000):
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+
+
+def assert_in_frame(page, title):
+    page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
+    nav = page.locator("[data-testid='stSidebarNav'] a")
+    assert nav.count() == len(PAGES), "the app's navigation is shown"
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.get_by_text("Page not found").count() == 0
+
+
+@pytest.mark.parametrize("path", list(PAGES), ids=[p or "home" for p in PAGES])
+def test_deep_link_on_a_fresh_server_shows_the_page_in_the_app_frame(browser, path):
+    server = Server()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{server.url}/{path}")
+        settle(page)
+        assert_in_frame(page, PAGES[path][1])
+        page.close()
+    finally:
+        server.stop()
+
+
+def nav(page, label):
+    return page.locator("[data-testid='stSidebarNav'] a").filter(has_text=label).first
+
+
+def plot_points(page):
+    """Points in the loss chart's first trace (the per-step train loss), read from plotly's own data."""
+    return page.evaluate("() => { const p = document.querySelector('.js-plotly-plot');"
+                         " return p && p.data && p.data.length ? p.data[0].x.length : 0; }")
+
+
+def test_navigation_and_a_live_training_run_across_page_switches(browser):
+    server = Server()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(server.url)
+        settle(page)
+        for label, title in PAGES.values():  # through the navigation, not by URL
+            nav(page, label).click()
+            settle(page)
+            assert_in_frame(page, title)
+        page.goto(f"{server.url}/train?preset=conv_vae&epochs=1")
+        settle(page)
+        page.get_by_role("button", name="Start").click()
+        seen = set()
+        deadline = time.time() + 180
+        while len(seen) < 2 and time.time() < deadline:  # the chart grows while the run goes on
+            seen.add(plot_points(page))
+            seen.discard(0)
+            time.sleep(0.2)
+        assert len(seen) >= 2, f"the loss chart never updated: {seen}"
+        nav(page, "Latent Space").click()  # away and back while it runs
+        settle(page)
+        assert_in_frame(page, PAGES["latent"][1])
+        nav(page, "Train").click()
+        page.get_by_text("Model ready").wait_for(timeout=180_000)
+        assert plot_points(page) == 40, "the run finished its epoch: 4000 images in batches of 100"
+        page.close()
+    finally:
+        server.stop()
