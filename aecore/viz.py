@@ -98,19 +98,24 @@ def selected_indices(points: list[dict[str, Any]], figure: go.Figure | dict | No
     otherwise uses (curve_number, point_index), because point_index counts within one trace.
     """
     out: list[int] = []
-    traces = (figure.to_dict() if hasattr(figure, "to_dict") else figure or {}).get("data", [])
     for p in points:
         cd = p.get("customdata")
         if isinstance(cd, dict):
             cd = next(iter(cd.values()), None)
         elif isinstance(cd, (list, tuple)):
             cd = cd[0] if cd else None
-        if cd is None and traces:
-            trace = traces[p.get("curve_number", 0)]
-            cd = list(trace.get("customdata", []))[p.get("point_index", 0)]
+        if cd is None and figure is not None:
+            cd = _trace_customdata(figure, p.get("curve_number", 0), p.get("point_index", 0))
         if cd is not None:
             out.append(int(cd))
     return list(dict.fromkeys(out))
+
+
+def _trace_customdata(figure, curve: int, point: int):
+    """customdata of one point, from a go.Figure (arrays) or a plain dict figure (lists)."""
+    trace = figure.data[curve] if hasattr(figure, "data") else figure["data"][curve]
+    values = trace.customdata if hasattr(trace, "customdata") else trace.get("customdata")
+    return None if values is None else values[point]
 
 
 def heatmap(values: np.ndarray, title: str, x_title: str = "x (pixel)", y_title: str = "y (pixel)",

@@ -1,0 +1,98 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aecore.imageio import ImageError, to_model_input
+from aecore.latent import interpolate, manifold_grid, nearest_images, prior_samples, project
+from aecore.models import ModelSpec, build_model
+from aecore.train import History
+from aecore.viz import latent_scatter, loss_curves, selected_indices, smooth, to_uint8_image
+
+
+def test_selection_maps_back_to_samples_in_every_form_streamlit_sends():
+    labels = np.array([3, 1, 3, 1, 2])
+    fig = latent_scatter(np.random.rand(5, 2), labels, "t", "x", "y")
+    # one trace per label (1, 2, 3): point_index counts within a trace
+    assert [list(t.customdata) for t in fig.data] == [[1, 3], [4], [0, 2]]
+    points = [{"curve_number": 0, "point_index": 1, "customdata": {"0": 3}},
+              {"curve_number": 2, "point_index": 0, "customdata": [0]},
+              {"curve_number": 1, "point_index": 0, "customdata": 4},
+              {"curve_number": 2, "point_index": 1}]  # no customdata: fall back to the trace's own
+    assert selected_indices(points, fig) == [3, 0, 4, 2]
+    assert selected_indices([], fig) == []
+
+
+def test_scatter_and_curves_have_titles_and_axis_labels():
+    fig = latent_scatter(np.random.rand(10, 2), np.arange(10) % 3, "Codes", "z0", "z1")
+    assert fig.layout.title.text == "Codes" and fig.layout.xaxis.title.text == "z0"
+    assert fig.layout.dragmode == "lasso" and all(t.type == "scattergl" for t in fig.data)
+    h = History(step=[1, 2, 3], step_loss=[3.0, 2.0, 1.0], epoch=[1], epoch_step=[3], test={"loss": [1.5]})
+    curves = loss_curves(h)
+    assert curves.layout.yaxis.title.text == "loss (nats per image)" and curves.layout.xaxis.title.text
+    assert {t.name for t in curves.data} >= {"train (smoothed)", "test (per epoch)"}
+
+
+def test_smoothing_is_bias_corrected():
+    assert smooth([5.0, 5.0, 5.0]) == pytest.approx([5.0, 5.0, 5.0])
+
+
+def test_image_grid_is_upscaled_with_nearest_neighbour():
+    img = torch.zeros(2, 1, 4, 4)
+    img[0, 0, 0, 0] = 1.0
+    grid = to_uint8_image(img, nrow=2, scale=3, padding=0)
+    assert grid.shape == (12, 24) and grid.dtype == np.uint8
+    assert (grid[:3, :3] == 255).all() and grid[3, 3] == 0  # one pixel became a crisp 3x3 block
+
+
+def test_projections():
+    codes = np.random.default_rng(0).normal(size=(60, 5)) * [5, 1, 0.1, 0.1, 0.1]
+    p = project(codes, "pca")
+    assert p.points.shape == (60, 2) and p.explained[0] > 0.8 and "variance" in p.axis_titles[0]
+    assert project(codes, "dims", (2, 4)).axis_titles == ("z2", "z4")
+    assert project(codes, "tsne").points.shape == (60, 2)
+    assert project(codes[:, :2], "pca").method.startswith("dims")  # 2-D codes are shown as they are
+
+
+def test_manifold_grid_spans_the_gaussian_quantiles():
+    model = build_model(ModelSpec("mlp", (1, 8, 8), 2, True, hidden=(16,)))
+    images, values = manifold_grid(model, 5)
+    assert images.shape == (25, 1, 8, 8)
+    assert values[2] == pytest.approx(0.0) and values[0] == pytest.approx(-values[-1]) and values[-1] < 2
+    assert prior_samples(model, 6, seed=1).shape == (6, 1, 8, 8)
+    assert torch.equal(prior_samples(model, 6, seed=1), prior_samples(model, 6, seed=1))
+
+
+def test_interpolations_start_and_end_at_the_codes():
+    z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    for method in ("linear", "slerp"):
+        path = interpolate(z0, z1, 5, method)
+        assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)
+    mid = interpolate(z0, torch.tensor([0.0, 1.0]), 3, "slerp")[1]
+    assert mid.norm() == pytest.approx(1.0, abs=1e-5)  # slerp keeps the norm on the arc
+
+
+def test_nearest_images_finds_exact_copies():
+    pool = torch.rand(50, 1, 6, 6)
+    idx, dist = nearest_images(pool[[7, 3]], pool, batch=16)
+    assert idx.tolist() == [7, 3] and torch.allclose(dist, torch.zeros(2), atol=1e-3)
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploaded_pictures_are_converted_to_the_model_input():
+    paper = Image.new("RGB", (90, 60), (250, 250, 250))
+    paper.paste((0, 0, 0), (40, 10, 50, 50))  # a dark stroke on light paper
+    x = to_model_input(png_bytes(paper), (1, 28, 28))
+    assert x.shape == (1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    assert x[0, 0, 0] < 0.1 and x.max() > 0.9  # inverted to light-on-dark like MNIST
+    rgb = to_model_input(png_bytes(Image.new("RGB", (10, 10), (255, 0, 0))), (3, 32, 32))
+    assert rgb.shape == (3, 32, 32) and rgb[0].mean() > 0.99 and rgb[1].mean() < 0.01
+    with pytest.raises(ImageError, match="not a readable"):
+        to_model_input(b"GIF89a broken", (1, 28, 28))
