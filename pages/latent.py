@@ -28,11 +28,13 @@ labels = {"dims": "two latent dimensions", "pca": "PCA", "tsne": "t-SNE"}
 c1, c2, c3 = st.columns(3)
 method = c1.radio("Projection", methods, methods.index(url_value("proj", methods[0], methods)), horizontal=True,
                   format_func=labels.get)
-dims = (0, min(1, z_dim - 1))
+dims = url_value("dims", (0, min(1, z_dim - 1)), cast=lambda t: tuple(int(v) for v in t.split(",")))
+if len(dims) != 2 or not all(0 <= d < z_dim for d in dims):
+    dims = (0, min(1, z_dim - 1))
 if method == "dims" and z_dim > 2:
-    dims = (c2.number_input("x: dimension", 0, z_dim - 1, 0), c3.number_input("y: dimension", 0, z_dim - 1, 1))
+    dims = (c2.number_input("x: dimension", 0, z_dim - 1, dims[0]), c3.number_input("y: dimension", 0, z_dim - 1, dims[1]))
 seed = int(url_value("seed", 0, cast=int))
-set_url(proj=method, seed=seed)
+set_url(proj=method, dims=f"{dims[0]},{dims[1]}", seed=seed)
 
 if z_dim == 4 and method != "dims":
     st.caption("With 4 latent dimensions, the lecture shows dims 0-1 and 2-3 side by side:")

@@ -85,7 +85,7 @@ def image_grid(images: torch.Tensor, nrow: int = 8, caption: str | None = None, 
 def image_rows(rows: dict[str, torch.Tensor], target: int = 70) -> None:
     """Labelled rows of images with the same column count: e.g. original / noisy / reconstruction."""
     for label, imgs in rows.items():
-        left, right = st.columns([1, 7], vertical_alignment="center")
+        left, right = st.columns([1.5, 6.5], vertical_alignment="center")
         left.markdown(f"**{label}**")
         image_grid(imgs, nrow=len(imgs), target=target, where=right)
 
