@@ -5,7 +5,6 @@ from aecore.catalog import MODELS
 from aecore.data import DATASETS, dataset_status
 from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
 from aecore.noise import NOISE_HELP, NOISE_KINDS
-from aecore.train import TrainConfig
 from aecore.viz import loss_curves
 from ui import config, training
 from ui.widgets import fmt_seconds, image_rows, require_app_frame, set_url, url_value
@@ -16,66 +15,82 @@ st.caption("Choose a model and a dataset, press **Start**, and watch the loss fa
            "sharpen. Training runs in the background: you can switch pages and come back.")
 
 running = training.is_running()
-c1, c2, c3 = st.columns(3)
-with c1:
-    st.markdown("**Model and data**")
-    names = list(MODELS)
-    preset_name = st.selectbox("Model", names, index=names.index(url_value("preset", "conv_vae", names)),
-                               format_func=lambda n: MODELS[n].title, disabled=running)
-    preset = MODELS[preset_name]
-    st.caption(preset.description)
-    datasets = list(DATASETS)
-    dataset_name = st.selectbox(
-        "Dataset", datasets, index=datasets.index(url_value("dataset", "mnist-5k", datasets)), disabled=running,
-        format_func=lambda d: f"{DATASETS[d].title} · {dataset_status(d)}")
-    latent_dim = st.number_input("Latent size (z)", 1, 256, url_value("latent", preset.latent_dim, cast=int),
-                                 key=f"latent_{preset_name}", disabled=running)
-    upsample = "transposed"
-    if preset.family.startswith("conv"):
-        upsample = st.selectbox("Decoder upsampling", UPSAMPLE_MODES, format_func=lambda m: UPSAMPLE_HELP[m],
-                                disabled=running, help="Compare them in the Checkerboard Lab.")
-with c2:
-    st.markdown("**Optimisation**")
-    epochs = st.slider("Epochs", 1, config.MAX_EPOCHS,
-                       min(url_value("epochs", training.DEFAULT_EPOCHS.get(preset_name, 5), cast=int), config.MAX_EPOCHS),
-                       key=f"epochs_{preset_name}", disabled=running)
-    batch_size = st.select_slider("Batch size", [16, 32, 64, 100, 128, 256, 512], 100, disabled=running)
-    lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func=lambda v: f"{v:g}",
-                          disabled=running)
-    seed = st.number_input("Seed", 0, 2**31 - 1, url_value("seed", 0, cast=int), disabled=running)
-with c3:
-    st.markdown("**Objective**")
-    defaults = preset.config()
-    beta = st.number_input("beta (KL weight)", 0.0, 50.0, defaults.beta, 0.5, key=f"beta_{preset_name}",
-                           disabled=running or not preset.variational,
-                           help="1 is the plain VAE bound; above 1 is a beta-VAE.")
-    sparsity = st.number_input("Sparsity (L1 weight on the code)", 0.0, 10.0, defaults.sparsity, 0.01,
-                               key=f"sparsity_{preset_name}", disabled=running, format="%.3f")
-    noise_kind0, _, noise_level0 = url_value("noise", defaults.noise).partition(":")
-    kinds = list(NOISE_KINDS)
-    noise_kind = st.selectbox("Input noise (denoising)", kinds, key=f"noise_{preset_name}",
-                              index=kinds.index(noise_kind0) if noise_kind0 in kinds else 0,
-                              format_func=lambda k: NOISE_HELP[k], disabled=running)
-    noise_level = st.slider("Noise level", 0.0, 1.0, float(noise_level0 or 0.5), 0.05,
-                            key=f"noise_level_{preset_name}", disabled=running or noise_kind == "none")
-noise = "none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}"
-set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, epochs=epochs, noise=noise, seed=seed)
 
-b1, b2, _ = st.columns([1, 1, 4])
-if b1.button("Start", type="primary", icon=":material/play_arrow:", disabled=running, width="stretch"):
-    try:
-        cfg = preset.config(epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, sparsity=sparsity,
-                            noise=noise, seed=int(seed))
-    except ValueError as e:
-        st.error(f"Check the settings: {e}")
-    else:
-        problem = training.start(preset_name, dataset_name, int(latent_dim), upsample, cfg)
-        if problem:
-            st.warning(problem)
+
+def settings_form():
+    """The controls; returns the chosen (preset, dataset, latent size, upsampling, config arguments)."""
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        st.markdown("**Model and data**")
+        names = list(MODELS)
+        preset_name = st.selectbox("Model", names, index=names.index(url_value("preset", "conv_vae", names)),
+                                   format_func=lambda n: MODELS[n].title)
+        preset = MODELS[preset_name]
+        st.caption(preset.description)
+        datasets = list(DATASETS)
+        dataset_name = st.selectbox(
+            "Dataset", datasets, index=datasets.index(url_value("dataset", "mnist-5k", datasets)),
+            format_func=lambda d: f"{DATASETS[d].title} · {dataset_status(d)}")
+        latent_dim = st.number_input("Latent size (z)", 1, 256, url_value("latent", preset.latent_dim, cast=int),
+                                     key=f"latent_{preset_name}")
+        upsample = "transposed"
+        if preset.family.startswith("conv"):
+            upsample = st.selectbox("Decoder upsampling", UPSAMPLE_MODES, format_func=lambda m: UPSAMPLE_HELP[m],
+                                    index=UPSAMPLE_MODES.index(url_value("upsample", "transposed", UPSAMPLE_MODES)),
+                                    help="Compare them in the Checkerboard Lab.")
+    with c2:
+        st.markdown("**Optimisation**")
+        epochs = st.slider("Epochs", 1, config.MAX_EPOCHS,
+                           min(url_value("epochs", training.DEFAULT_EPOCHS.get(preset_name, 5), cast=int), config.MAX_EPOCHS),
+                           key=f"epochs_{preset_name}")
+        batch_size = st.select_slider("Batch size", [16, 32, 64, 100, 128, 256, 512], 100)
+        lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func=lambda v: f"{v:g}")
+        seed = st.number_input("Seed", 0, 2**31 - 1, url_value("seed", 0, cast=int))
+    with c3:
+        st.markdown("**Objective**")
+        defaults = preset.config()
+        beta = st.number_input("beta (KL weight)", 0.0, 50.0, defaults.beta, 0.5, key=f"beta_{preset_name}",
+                               disabled=not preset.variational,
+                               help="1 is the plain VAE bound; above 1 is a beta-VAE.")
+        sparsity = st.number_input("Sparsity (L1 weight on the code)", 0.0, 10.0, defaults.sparsity, 0.01,
+                                   key=f"sparsity_{preset_name}", format="%.3f")
+        noise_kind0, _, noise_level0 = url_value("noise", defaults.noise).partition(":")
+        kinds = list(NOISE_KINDS)
+        noise_kind = st.selectbox("Input noise (denoising)", kinds, key=f"noise_{preset_name}",
+                                  index=kinds.index(noise_kind0) if noise_kind0 in kinds else 0,
+                                  format_func=lambda k: NOISE_HELP[k])
+        noise_level = st.slider("Noise level", 0.0, 1.0, float(noise_level0 or 0.5), 0.05,
+                                key=f"noise_level_{preset_name}", disabled=noise_kind == "none")
+    noise = "none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}"
+    set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, epochs=epochs, noise=noise, seed=seed,
+            upsample=upsample if preset.family.startswith("conv") else None)
+    return preset_name, dataset_name, int(latent_dim), upsample, dict(
+        epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, sparsity=sparsity, noise=noise, seed=int(seed))
+
+
+if running:
+    run = training.current_run()
+    cfg = run.config
+    st.info(f"**Training {MODELS[run.preset].title}** (z={run.job.model.spec.latent_dim}) on **{run.dataset}**: "
+            f"{cfg.epochs} epochs, batch {cfg.batch_size}, learning rate {cfg.lr:g}"
+            f"{f', beta {cfg.beta:g}' if run.job.model.variational else ''}"
+            f"{f', sparsity {cfg.sparsity:g}' if cfg.sparsity else ''}, noise {cfg.noise}, seed {cfg.seed}.",
+            icon=":material/model_training:")
+    if st.button("Stop", icon=":material/stop:"):
+        run.job.stop()
+else:
+    preset_name, dataset_name, latent_dim, upsample, args = settings_form()
+    if st.button("Start", type="primary", icon=":material/play_arrow:"):
+        try:
+            cfg = MODELS[preset_name].config(**args)
+        except ValueError as e:
+            st.error(f"Check the settings: {e}")
         else:
-            st.rerun()
-if b2.button("Stop", icon=":material/stop:", disabled=not running, width="stretch"):
-    training.current_run().job.stop()
+            problem = training.start(preset_name, dataset_name, latent_dim, upsample, cfg)
+            if problem:
+                st.warning(problem)
+            else:
+                st.rerun()
 
 
 @st.fragment(run_every=config.LIVE_REFRESH_S if running else None)
