@@ -112,7 +112,7 @@ def test_navigation_and_a_live_training_run_across_page_switches(browser):
         settle(page)
         page.get_by_role("button", name="Start").click()
         seen = set()
-        deadline = time.time() + 180
+        deadline = time.time() + 300  # generous: CI machines are shared and noisy
         while len(seen) < 2 and time.time() < deadline:  # the chart grows while the run goes on
             seen.add(plot_points(page))
             seen.discard(0)
@@ -122,7 +122,7 @@ def test_navigation_and_a_live_training_run_across_page_switches(browser):
         settle(page)
         assert_in_frame(page, PAGES["latent"][1])
         nav(page, "Train").click()
-        page.get_by_text("Model ready").wait_for(timeout=180_000)
+        page.get_by_text("Model ready").wait_for(timeout=600_000)
         assert plot_points(page) == 40, "the run finished its epoch: 4000 images in batches of 100"
         page.close()
     finally:
