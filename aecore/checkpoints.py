@@ -63,6 +63,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
     data = to_bytes(ckpt)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it owner-only; a checkpoint is meant to be shared
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
