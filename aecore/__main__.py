@@ -44,6 +44,10 @@ def build_parser() -> Parser:
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     t.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
     t.add_argument("--max-train", type=int, help="use at most this many training images")
+    t.add_argument("--val-split", type=float, default=0.0,
+                   help="carve this fraction of the training images off as a validation set (e.g. 0.1)")
+    t.add_argument("--keep-best", action="store_true",
+                   help="keep the weights of the epoch with the lowest validation loss (needs --val-split)")
     t.add_argument("--iw-samples", type=int, default=50, help="samples for the IW-NLL estimate (0: skip)")
     t.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -84,9 +88,9 @@ def cmd_list(args) -> int:
 def cmd_train(args) -> int:
     from .catalog import get_preset
     from .checkpoints import Checkpoint, save_checkpoint
-    from .data import load_dataset
+    from .data import carve_validation, load_dataset
     from .metrics import evaluate_model
-    from .train import EpochEvent, build_seeded, train
+    from .train import BestWeights, EpochEvent, build_seeded, train
 
     preset = get_preset(args.model)
     cfg = preset.config(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
@@ -95,19 +99,30 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     if out.suffix != ".pt":
         raise UsageError(f"--out must end in .pt, got {out}")
+    if args.keep_best and not args.val_split:
+        raise UsageError("--keep-best needs a validation split, e.g. --val-split 0.1")
     data = load_dataset(args.dataset, max_train=args.max_train)
+    val_x = None
+    if args.val_split:
+        data, val_x = carve_validation(data, args.val_split, seed=args.seed)
     model = build_seeded(preset.spec(data.shape, args.latent_dim, args.upsample), args.seed)
+    best = BestWeights(model)
     ckpt = Checkpoint(model, preset.name, args.dataset, cfg,
                       extra={"command": "python -m aecore " + " ".join(map(shlex.quote, sys.argv[1:]))})
     bar = None if args.quiet else _progress_bar(cfg, len(data.train_x))
-    for event in train(model, data.train_x, data.test_x, cfg):
+    for event in train(model, data.train_x, data.test_x, cfg, val_x=val_x):
         ckpt.history.record(event)
+        best.update(event)
         if bar is not None:
             bar.update(1) if not isinstance(event, EpochEvent) else bar.set_postfix(
                 epoch=event.epoch, test_loss=f"{event.test.get('loss', float('nan')):.2f}")
     if bar is not None:
         bar.close()
     ckpt.extra["train_seconds"] = round(ckpt.history.seconds, 2)
+    if val_x is not None:
+        ckpt.extra["validation_images"] = len(val_x)
+    if args.keep_best:
+        ckpt.extra["selected_epoch"] = best.restore()  # chosen on validation loss, never on test
     ckpt.metrics = evaluate_model(model.cpu(), data, cfg, iw_samples=args.iw_samples)
     save_checkpoint(ckpt, out)
     _print_metrics(ckpt.metrics)

@@ -306,3 +306,16 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, download: boo
     (trx, try_), (tex, tey) = _subset(*arrays[:2], max_train, 0), _subset(*arrays[2:], max_test, 1)
     labels = [None if y is None else torch.from_numpy(np.array(y, dtype=np.int64)) for y in (try_, tey)]
     return Dataset(info, _to_images(trx, info), labels[0], _to_images(tex, info), labels[1])
+
+
+def carve_validation(data: Dataset, fraction: float, seed: int = 0) -> tuple[Dataset, torch.Tensor]:
+    """Split a seeded `fraction` of the training images off as a validation set, for choosing epochs and
+    hyper-parameters without ever looking at the test split. Returns (data with the smaller train split, val_x)."""
+    if not 0 < fraction < 1:
+        raise DatasetError(f"the validation fraction must be between 0 and 1, got {fraction}")
+    n = len(data.train_x)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, round(n * fraction))
+    val, keep = order[:n_val].sort().values, order[n_val:].sort().values
+    labels = None if data.train_y is None else data.train_y[keep]
+    return Dataset(data.info, data.train_x[keep], labels, data.test_x, data.test_y), data.train_x[val]

@@ -54,6 +54,9 @@ def loss_curves(history: History, title: str = "Training loss") -> go.Figure:
     if history.test.get("loss"):
         fig.add_scatter(x=steps_at_epoch, y=history.test["loss"], mode="lines+markers", name="test (per epoch)",
                         line=dict(color=PALETTE[1], width=2))
+    if history.val.get("loss"):
+        fig.add_scatter(x=steps_at_epoch, y=history.val["loss"], mode="lines+markers", name="validation (per epoch)",
+                        line=dict(color=PALETTE[4], width=2))
     for i, part in enumerate(["recon", "kl"]):
         if part in history.test and "kl" in history.test:
             fig.add_scatter(x=steps_at_epoch, y=history.test[part], mode="lines+markers", name=f"test {part}",

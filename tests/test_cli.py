@@ -63,3 +63,18 @@ def test_bad_checkpoint_file_is_one_line_error(tmp_path):
     bad.write_bytes(b"\x00" * 100)
     r = cli("eval", str(bad))
     assert r.returncode == 2 and "Traceback" not in r.stderr and "not a readable" in r.stderr
+
+
+def test_keep_best_selects_the_epoch_with_the_lowest_validation_loss(tmp_path):
+
+    from aecore.checkpoints import load_checkpoint
+
+    out = tmp_path / "v.pt"
+    r = cli("train", "--model", "linear_ae", "--epochs", "3", "--val-split", "0.1", "--keep-best", "--iw-samples", "0",
+            "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    ckpt = load_checkpoint(out)
+    val = ckpt.history.val["loss"]
+    assert len(val) == 3 and ckpt.extra["validation_images"] == 400
+    assert ckpt.extra["selected_epoch"] == 1 + min(range(3), key=val.__getitem__)
+    assert cli("train", "--model", "linear_ae", "--keep-best", "--out", str(out)).returncode == 2
