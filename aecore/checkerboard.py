@@ -263,3 +263,234 @@ def artifact_score(images, periods=(2, 4)) -> float:
     ratios = [(p[r, c] + eps) / (b + eps) for r, c in peaks
               if (b := _baseline(p, near, r, c)) is not None]
     return float(max(0.0, math.log(np.mean(ratios)))) if ratios else 0.0
+
+
+# ------------------------------------------------- explaining it (pure helpers for the Checkerboard Lab)
+def output_size_formula(size_in, kernel, stride=1, padding=0, output_padding=0, dilation=1) -> str:
+    """The output-size formula with the numbers substituted, e.g. "(6 - 1)*2 - 2*0 + 1*(3 - 1) + 0 + 1 = 13".
+
+    Pure arithmetic, no validation: an illegal combination still shows what the formula gives.
+    """
+    raw = (size_in - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    return (f"({size_in} - 1)*{stride} - 2*{padding} + {dilation}*({kernel} - 1) + {output_padding} + 1"
+            f" = {raw}")
+
+
+def max_legal_padding(size_in, kernel, stride=1, output_padding=0, dilation=1) -> int:
+    """Largest padding that still leaves an output of at least 1 pixel (-1 if none does)."""
+    raw = (size_in - 1) * stride + dilation * (kernel - 1) + output_padding
+    return raw // 2 if raw >= 0 else -1
+
+
+def parameter_problems(shape_in, kernel_shape, stride=1, padding=0, output_padding=0, dilation=1) -> list[str]:
+    """Plain-language reasons why PyTorch would refuse these settings, each saying what is legal instead.
+
+    shape_in and kernel_shape are (rows, cols). An empty list means the combination is legal.
+    """
+    problems, given_op = [], output_padding
+    legal_op = legal_output_paddings(stride, dilation)
+    if output_padding not in legal_op:
+        values = ", ".join(map(str, legal_op))
+        problems.append(f"Output padding {output_padding} is not allowed with stride {stride} and dilation "
+                        f"{dilation}: it must be smaller than max(stride, dilation) = {max(stride, dilation)}, "
+                        f"so the legal values are {values}. (It only adds rows/columns at the bottom/right to "
+                        f"resolve the size ambiguity of a stride > 1.)")
+        output_padding = legal_op[-1]  # judge the padding with the largest legal value
+    for axis, n, k in zip(("height", "width"), shape_in, kernel_shape):
+        top = max_legal_padding(n, k, stride, output_padding, dilation)
+        raw = (n - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1
+        if raw < 1:
+            assumed = f" (even with output padding {output_padding})" if output_padding != given_op else ""
+            problems.append(f"Padding {padding} is too large for the {axis}: the output {axis} would be {raw} "
+                            f"pixel(s){assumed}. With an input {axis} of {n} and kernel {k}, padding can be at "
+                            f"most {top} here (padding crops the output in a transposed convolution).")
+            break
+    return problems
+
+
+def example_input(kind: str, shape=(6, 4), kernel_size=3, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """(input, kernel) for the calculator, as float arrays.
+
+    kind: "lecture_6x4" (values 1..H*W, all-ones kernel), "lecture_stamp" (the lecture's [[7,10],[7,10]] with
+    filter [[1,0],[2,0]]; shape and kernel_size are ignored), "ones" (all-ones input and kernel: the output is
+    the overlap count) or "random" (integers 0-9 from `seed`, all-ones kernel).
+    """
+    rows, cols = (_int("rows", shape[0], 1), _int("cols", shape[1], 1))
+    k = _int("kernel_size", kernel_size, 1)
+    ones_kernel = np.ones((k, k))
+    if kind == "lecture_stamp":
+        return np.array([[7.0, 10.0], [7.0, 10.0]]), np.array([[1.0, 0.0], [2.0, 0.0]])
+    if kind == "lecture_6x4":
+        return np.arange(1.0, rows * cols + 1).reshape(rows, cols), ones_kernel
+    if kind == "ones":
+        return np.ones((rows, cols)), ones_kernel
+    if kind == "random":
+        return np.random.default_rng(seed).integers(0, 10, (rows, cols)).astype(np.float64), ones_kernel
+    raise ValueError(f"unknown input kind {kind!r}; choose lecture_6x4, lecture_stamp, ones or random")
+
+
+def border_margin(kernel, stride, layers=1) -> int:
+    """Output pixels at each end of a 1-D overlap profile that the border still affects after `layers` layers:
+    (k - 1)(1 + s + ... + s^(layers-1)). Pixels further in see the pattern of an infinite input."""
+    kernel, stride, layers = _int("kernel", kernel, 1), _int("stride", stride, 1), _int("layers", layers, 1)
+    return (kernel - 1) * sum(stride**i for i in range(layers))
+
+
+def overlap_profile(length_in, kernel, stride, layers=1, padding=0, output_padding=0) -> np.ndarray:
+    """1-D contribution counts (paths) after `layers` identical transposed convs with all-ones kernels."""
+    v = np.ones(_int("length_in", length_in, 1), dtype=np.int64)
+    for _ in range(_int("layers", layers, 1)):
+        v = _tconv1d_ones(v, kernel, stride, padding, output_padding)
+    return v
+
+
+def minimal_period(values) -> int | None:
+    """Smallest p >= 1 with values[i + p] == values[i] for all i; None if the sequence is constant.
+
+    Returns len(values) when nothing shorter repeats (too short to tell).
+    """
+    v = np.asarray(values)
+    if len(v) == 0 or np.all(v == v[0]):
+        return None
+    for p in range(1, len(v)):
+        if np.array_equal(v[p:], v[:-p]):
+            return p
+    return len(v)
+
+
+@dataclass
+class OverlapPattern:
+    """The interior overlap pattern of `layers` stacked transposed convs (kernel k, stride s)."""
+    kernel: int
+    stride: int
+    layers: int
+    profile: np.ndarray   # the whole 1-D profile, borders included
+    start: int            # profile[start:stop] is the interior (no border effect)
+    stop: int
+    period: int | None    # None: the interior is even
+    cycle: tuple          # one period of interior values, rotated to start at its smallest rotation
+    phase: int = 0        # profile[start + phase:][:period] is that cycle
+
+    @property
+    def interior(self) -> np.ndarray:
+        return self.profile[self.start:self.stop]
+
+    @property
+    def ratio(self) -> float:
+        """max / min of the interior counts along one axis: 1 means even; 2-D maps get ratio**2."""
+        inner = self.interior
+        return float(inner.max() / inner.min()) if inner.min() > 0 else math.inf
+
+    @property
+    def has_gaps(self) -> bool:
+        """Some interior outputs get no input at all (kernel smaller than stride)."""
+        return bool(self.interior.min() == 0)
+
+
+def overlap_pattern(kernel, stride, layers=1, periods=4) -> OverlapPattern:
+    """Interior pattern of the overlap counts, measured on an input long enough to show `periods` periods.
+
+    One layer: the period is `pattern_period(kernel, stride)`; stacking layers multiplies the unevenness and
+    can lengthen the period (up to stride**layers).
+    """
+    kernel, stride, layers = _int("kernel", kernel, 1), _int("stride", stride, 1), _int("layers", layers, 1)
+    margin, span = border_margin(kernel, stride, layers), stride**layers
+    # interior length = (n - 1) * s^L + 1 - 2 * margin + (k - 1)(...) >= periods * s^L: solve for n generously
+    n = periods + 2 + -(-2 * margin // span)
+    profile = overlap_profile(n, kernel, stride, layers)
+    start, stop = margin, len(profile) - margin
+    inner = profile[start:stop]
+    period = minimal_period(inner)
+    rotations = [tuple(int(c) for c in inner[r: r + (period or 1)]) for r in range(period or 1)]
+    phase = min(range(len(rotations)), key=rotations.__getitem__)  # e.g. (1, 2), not (2, 1)
+    return OverlapPattern(kernel, stride, layers, profile, start, stop, period, rotations[phase], phase)
+
+
+def spectrum_for_display(power: np.ndarray, floor: float = 1e-7):
+    """(log10 power fftshifted so DC is central, row frequencies, column frequencies), frequencies in
+    cycles/pixel from -0.5 up to 0.5. Bins below `floor` times the total power are clipped to that floor,
+    so a mean-removed DC bin does not become -inf."""
+    p = np.asarray(power, dtype=np.float64)
+    total = p.sum()
+    lo = floor * total if total > 0 else floor
+    shown = np.log10(np.maximum(np.fft.fftshift(p), lo))
+    fy, fx = (np.fft.fftshift(np.fft.fftfreq(n)) for n in p.shape)
+    return shown, fy, fx
+
+
+def center_of_mass_crop(image: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left (row, col) of a size x size window centred on the image's brightness centre, kept inside."""
+    img = np.asarray(image, dtype=np.float64)
+    h, w = img.shape[-2:]
+    img = img.reshape(-1, h, w).sum(axis=0)
+    size = min(_int("size", size, 1), h, w)
+    total = img.sum()
+    if total <= 0:
+        cy, cx = (h - 1) / 2, (w - 1) / 2
+    else:
+        cy = float((img.sum(axis=1) * np.arange(h)).sum() / total)
+        cx = float((img.sum(axis=0) * np.arange(w)).sum() / total)
+    top = int(np.clip(round(cy - (size - 1) / 2), 0, h - size))
+    left = int(np.clip(round(cx - (size - 1) / 2), 0, w - size))
+    return top, left
+
+
+# ------------------------------------------------- trained decoders that differ only in upsampling
+# Training settings that must match for two checkpoints to be compared (device and eval batch do not matter).
+RECIPE_CONFIG_FIELDS = ("epochs", "batch_size", "lr", "beta", "sparsity", "noise", "recon", "seed", "max_steps")
+
+
+def comparison_recipe(ckpt) -> tuple | None:
+    """What a checkpoint shares with its siblings that differ only in decoder upsampling: model name, dataset,
+    the spec without `upsample`, and the training settings. None for non-convolutional models."""
+    return recipe_of(ckpt.model_name, ckpt.dataset, ckpt.spec, ckpt.config)
+
+
+def recipe_of(model_name: str, dataset: str, spec, config) -> tuple | None:
+    """comparison_recipe from its parts (a ModelSpec and a TrainConfig), e.g. for a set not trained yet."""
+    if not spec.is_conv:
+        return None
+    spec_part = tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k != "upsample")
+    cfg = config.to_dict()
+    return (model_name, dataset, spec_part, tuple((k, cfg.get(k)) for k in RECIPE_CONFIG_FIELDS))
+
+
+@dataclass
+class UpsampleGroup:
+    recipe: tuple
+    members: dict  # upsample mode -> key of the first checkpoint with it (in the order given)
+
+    @property
+    def model_name(self) -> str:
+        return self.recipe[0]
+
+    @property
+    def dataset(self) -> str:
+        return self.recipe[1]
+
+    @property
+    def spec(self) -> dict:
+        return dict(self.recipe[2])
+
+    @property
+    def config(self) -> dict:
+        return dict(self.recipe[3])
+
+    def missing(self, modes) -> list[str]:
+        return [m for m in modes if m not in self.members]
+
+
+def group_by_upsampling(checkpoints) -> list[UpsampleGroup]:
+    """Group (key, Checkpoint) pairs whose models differ only in decoder upsampling.
+
+    Returns groups with the most upsampling modes first (ties keep first-seen order); within a group the
+    first checkpoint seen for each mode wins.
+    """
+    groups: dict[tuple, UpsampleGroup] = {}
+    for key, ckpt in checkpoints:
+        recipe = comparison_recipe(ckpt)
+        if recipe is None:
+            continue
+        group = groups.setdefault(recipe, UpsampleGroup(recipe, {}))
+        group.members.setdefault(ckpt.spec.upsample, key)
+    return sorted(groups.values(), key=lambda g: -len(g.members))
