@@ -2,6 +2,10 @@
 
 Follows Odena, Dumoulin & Olah, "Deconvolution and Checkerboard Artifacts" (Distill 2016).
 All maps are 2-D numpy arrays indexed (row, col); sizes are in pixels. No Streamlit here.
+
+This module keeps the transposed-convolution arithmetic and the overlap maps. The Distill decoder stacks and the
+grouping of trained decoders live in aecore.distill, the spectrum and the artifact score in aecore.artifacts;
+their names are re-exported below so `from aecore.checkerboard import artifact_score, ...` keeps working.
 """
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ import operator
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
 
-# Distill's three decoders: transposed conv in the last two layers / only the last / nowhere.
-DISTILL_CONFIGS = ("deconv_last_two", "deconv_last", "resize_all")
+from aecore.artifacts import artifact_score, artifact_spectrum, spectrum_for_display  # noqa: F401 (re-export)
+from aecore.distill import (  # noqa: F401 (re-export)
+    DISTILL_CONFIGS, RECIPE_CONFIG_FIELDS, UpsampleGroup, comparison_recipe, distill_decoder, distill_outputs,
+    group_by_upsampling, recipe_of)
 
 
 # ---------------------------------------------------------------- output sizes
@@ -133,136 +137,6 @@ def pattern_period(kernel, stride) -> int | None:
     """
     kernel, stride = _int("kernel", kernel, 1), _int("stride", stride, 1)
     return None if kernel % stride == 0 else stride
-
-
-# ------------------------------------------------------------ Distill decoders
-def _upsample_layer(c_in, c_out, transposed):
-    """Doubles H and W: transposed conv k3 s2 (p1, op1) or nearest x2 + conv k3 p1."""
-    if transposed:
-        return nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1))
-
-
-def distill_decoder(config: str, latent_dim=64, channels=None, out_size=64, seed=None,
-                    final="sigmoid") -> nn.Module:
-    """Random-init decoder: Linear -> (C0, 4, 4) -> log2(out_size/4) doubling layers -> (1, out, out).
-
-    channels: input channels of each doubling layer (default 64, 32, 16, 8 ... halving, min 4);
-    the last layer outputs 1 channel. ReLU between layers; final "sigmoid" or "none".
-    `config` only chooses which doubling layers are transposed convs (see DISTILL_CONFIGS).
-    """
-    if config not in DISTILL_CONFIGS or final not in ("sigmoid", "none", None):
-        raise ValueError(f"config must be one of {DISTILL_CONFIGS} and final 'sigmoid' or 'none', "
-                         f"got {config!r}, {final!r}")
-    n_up = max(int(out_size) // 4, 1).bit_length() - 1  # number of doublings from 4x4
-    if n_up < 1 or 4 << n_up != out_size:
-        raise ValueError(f"out_size must be 4 * 2**n with n >= 1, got {out_size}")
-    channels = list(channels) if channels is not None else [max(64 >> i, 4) for i in range(n_up)]
-    if len(channels) != n_up:
-        raise ValueError(f"need {n_up} channel counts for out_size={out_size}, got {len(channels)}")
-    n_deconv = {"deconv_last_two": 2, "deconv_last": 1, "resize_all": 0}[config]
-    chans = channels + [1]
-    with torch.random.fork_rng(devices=[]):  # seeding must not disturb the caller's RNG
-        if seed is not None:
-            torch.manual_seed(seed)
-        mods = [nn.Linear(latent_dim, chans[0] * 16), nn.Unflatten(1, (chans[0], 4, 4)), nn.ReLU()]
-        for i in range(n_up):
-            mods.append(_upsample_layer(chans[i], chans[i + 1], transposed=i >= n_up - n_deconv))
-            mods.append(nn.ReLU() if i < n_up - 1 else nn.Sigmoid() if final == "sigmoid" else nn.Identity())
-    return nn.Sequential(*mods).eval()
-
-
-def distill_outputs(config, n=4, seed=0, latent="random", size=64) -> torch.Tensor:
-    """Decode n latents (N(0,1) "random" or all-ones "constant") with a seeded random-init decoder.
-
-    Returns a float tensor (n, 1, size, size) in [0, 1] (sigmoid output).
-    """
-    dec = distill_decoder(config, out_size=size, seed=seed)
-    if latent not in ("random", "constant"):
-        raise ValueError(f"latent must be 'random' or 'constant', got {latent!r}")
-    z = torch.ones(n, dec[0].in_features)  # a constant latent still gives a structured image
-    if latent == "random":
-        z = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        return dec(z)
-
-
-# --------------------------------------------------------------- measuring it
-def artifact_spectrum(images, window=True, normalize=True) -> np.ndarray:
-    """Mean 2-D power spectrum (H, W) of images (N, C, H, W), (N, H, W) or (H, W).
-
-    NOT fftshifted: bin (0, 0) is DC, (H//2, W//2) is Nyquist; bin k is k/H cycles/pixel.
-
-    Each image (and channel) is mean-removed, multiplied by a periodic 2-D Hann window (so the
-    non-periodic border does not leak a cross of energy along the axes) and |FFT|^2 is taken.
-    normalize scales each spectrum to sum 1 (constant images stay 0) so every image weighs the same.
-    """
-    x = images.detach().cpu().numpy() if torch.is_tensor(images) else np.asarray(images)
-    x = x.astype(np.float64).reshape(-1, *x.shape[-2:])  # channels count as separate images
-    x = x - x.mean(axis=(1, 2), keepdims=True)
-    if window:
-        hann = [0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n) for n in x.shape[1:]]
-        x = x * np.outer(*hann)
-    p = np.abs(np.fft.fft2(x)) ** 2
-    if normalize:
-        total = p.sum(axis=(1, 2), keepdims=True)
-        p = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
-    return p.mean(axis=0)
-
-
-def _peak_bins(h, w, periods):
-    """FFT bins of every harmonic m/p (m = 0..p-1) per axis for each period p, DC excluded."""
-    bins = set()
-    for p in periods:
-        rows = {round(m * h / p) % h for m in range(p)}
-        cols = {round(m * w / p) % w for m in range(p)}
-        bins |= {(r, c) for r in rows for c in cols}
-    bins.discard((0, 0))
-    return sorted(bins)
-
-
-def _baseline(p, near, r, c):
-    """Background power under peak (r, c): largest directional mean at offsets +-2, +-3, or None.
-
-    Taking the largest direction lets a smooth ridge through the peak (e.g. the axis ridge of a
-    gradient image) explain it away; only isolated spikes, i.e. periodic artifacts, stand out.
-    """
-    (h, w), steps, means = p.shape, np.array([-3, -2, 2, 3]), []
-    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):  # row, column, both diagonals
-        rows, cols = (r + dr * steps) % h, (c + dc * steps) % w
-        keep = ~near[rows, cols]
-        if keep.any():
-            means.append(p[rows[keep], cols[keep]].mean())
-    return max(means) if means else None
-
-
-def artifact_score(images, periods=(2, 4)) -> float:
-    """Spectral checkerboard score: ~0 for smooth images, large for periodic stride artifacts.
-
-    Definition: P = artifact_spectrum(images) (mean-removed, Hann-windowed, per-image normalised
-    power, averaged over the batch). Peak bins are the harmonics m/p cycles/pixel (m = 0..p-1) of
-    each period p on both axes and their combinations (period 2 -> the Nyquist bins (H/2, 0),
-    (0, W/2), (H/2, W/2); period 4 adds the 1/4 and 3/4 bins), DC excluded. The background B of a
-    peak is the largest of four directional means (row, column, both diagonals) of the bins at
-    offsets +-2, +-3 from it, ignoring bins within Chebyshev distance 1 of any peak or of DC (the
-    Hann window smears a pure tone over +-1 bin). Then
-        score = max(0, ln(mean over peaks of (P[peak] + eps) / (B + eps))),  eps = 1e-12 * sum(P)
-    i.e. the natural log of how many times the periodic bins stand above their surroundings.
-    Constant images (P == 0) give exactly 0, never NaN; so do images too small to have a
-    background for any peak.
-    """
-    p = artifact_spectrum(images)
-    h, w = p.shape
-    eps = 1e-12 * p.sum()  # caps the score near ln(1e12) ~ 27.6 when the background is exactly 0
-    if eps == 0:  # all images constant: no power anywhere, hence no artifact
-        return 0.0
-    peaks = _peak_bins(h, w, periods)
-    near = np.zeros((h, w), dtype=bool)  # main lobes (+-1 bin) of every peak and of DC
-    for r, c in peaks + [(0, 0)]:
-        near[np.ix_(np.arange(r - 1, r + 2) % h, np.arange(c - 1, c + 2) % w)] = True
-    ratios = [(p[r, c] + eps) / (b + eps) for r, c in peaks
-              if (b := _baseline(p, near, r, c)) is not None]
-    return float(max(0.0, math.log(np.mean(ratios)))) if ratios else 0.0
 
 
 # ------------------------------------------------- explaining it (pure helpers for the Checkerboard Lab)
@@ -406,18 +280,6 @@ def overlap_pattern(kernel, stride, layers=1, periods=4) -> OverlapPattern:
     return OverlapPattern(kernel, stride, layers, profile, start, stop, period, rotations[phase], phase)
 
 
-def spectrum_for_display(power: np.ndarray, floor: float = 1e-7):
-    """(log10 power fftshifted so DC is central, row frequencies, column frequencies), frequencies in
-    cycles/pixel from -0.5 up to 0.5. Bins below `floor` times the total power are clipped to that floor,
-    so a mean-removed DC bin does not become -inf."""
-    p = np.asarray(power, dtype=np.float64)
-    total = p.sum()
-    lo = floor * total if total > 0 else floor
-    shown = np.log10(np.maximum(np.fft.fftshift(p), lo))
-    fy, fx = (np.fft.fftshift(np.fft.fftfreq(n)) for n in p.shape)
-    return shown, fy, fx
-
-
 def center_of_mass_crop(image: np.ndarray, size: int) -> tuple[int, int]:
     """Top-left (row, col) of a size x size window centred on the image's brightness centre, kept inside."""
     img = np.asarray(image, dtype=np.float64)
@@ -433,64 +295,3 @@ def center_of_mass_crop(image: np.ndarray, size: int) -> tuple[int, int]:
     top = int(np.clip(round(cy - (size - 1) / 2), 0, h - size))
     left = int(np.clip(round(cx - (size - 1) / 2), 0, w - size))
     return top, left
-
-
-# ------------------------------------------------- trained decoders that differ only in upsampling
-# Training settings that must match for two checkpoints to be compared (device and eval batch do not matter).
-RECIPE_CONFIG_FIELDS = ("epochs", "batch_size", "lr", "beta", "sparsity", "noise", "recon", "seed", "max_steps")
-
-
-def comparison_recipe(ckpt) -> tuple | None:
-    """What a checkpoint shares with its siblings that differ only in decoder upsampling: model name, dataset,
-    the spec without `upsample`, and the training settings. None for non-convolutional models."""
-    return recipe_of(ckpt.model_name, ckpt.dataset, ckpt.spec, ckpt.config)
-
-
-def recipe_of(model_name: str, dataset: str, spec, config) -> tuple | None:
-    """comparison_recipe from its parts (a ModelSpec and a TrainConfig), e.g. for a set not trained yet."""
-    if not spec.is_conv:
-        return None
-    spec_part = tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k != "upsample")
-    cfg = config.to_dict()
-    return (model_name, dataset, spec_part, tuple((k, cfg.get(k)) for k in RECIPE_CONFIG_FIELDS))
-
-
-@dataclass
-class UpsampleGroup:
-    recipe: tuple
-    members: dict  # upsample mode -> key of the first checkpoint with it (in the order given)
-
-    @property
-    def model_name(self) -> str:
-        return self.recipe[0]
-
-    @property
-    def dataset(self) -> str:
-        return self.recipe[1]
-
-    @property
-    def spec(self) -> dict:
-        return dict(self.recipe[2])
-
-    @property
-    def config(self) -> dict:
-        return dict(self.recipe[3])
-
-    def missing(self, modes) -> list[str]:
-        return [m for m in modes if m not in self.members]
-
-
-def group_by_upsampling(checkpoints) -> list[UpsampleGroup]:
-    """Group (key, Checkpoint) pairs whose models differ only in decoder upsampling.
-
-    Returns groups with the most upsampling modes first (ties keep first-seen order); within a group the
-    first checkpoint seen for each mode wins.
-    """
-    groups: dict[tuple, UpsampleGroup] = {}
-    for key, ckpt in checkpoints:
-        recipe = comparison_recipe(ckpt)
-        if recipe is None:
-            continue
-        group = groups.setdefault(recipe, UpsampleGroup(recipe, {}))
-        group.members.setdefault(ckpt.spec.upsample, key)
-    return sorted(groups.values(), key=lambda g: -len(g.members))

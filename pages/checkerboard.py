@@ -1,8 +1,8 @@
 """Checkerboard Lab: why transposed convolutions paint checkerboards, and how resize-convolution avoids them.
-Thin: the arithmetic is in aecore.checkerboard, the layout in ui.checkerboard_view."""
+Thin: the arithmetic is in aecore.checkerboard, the layout in ui.checkerboard (one module per section)."""
 import streamlit as st
 
-from ui import checkerboard_view as view
+from ui.checkerboard import arithmetic, distill, overlap, trained
 from ui.widgets import require_app_frame
 
 require_app_frame()
@@ -12,10 +12,10 @@ st.caption("Why transposed convolutions (\"deconvolutions\") paint checkerboards
            "After Odena, Dumoulin & Olah, *Deconvolution and Checkerboard Artifacts*, Distill 2016.")
 
 st.header("1 · The arithmetic of a transposed convolution", divider="gray")
-view.calculator()
+arithmetic.calculator()
 st.header("2 · Where the stamps overlap", divider="gray")
-view.overlap_patterns()
+overlap.overlap_patterns()
 st.header("3 · Random decoders: the pattern before training", divider="gray")
-view.random_decoders()
+distill.random_decoders()
 st.header("4 · Trained decoders, different upsampling", divider="gray")
-view.trained_decoders()
+trained.trained_decoders()

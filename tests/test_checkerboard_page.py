@@ -200,7 +200,7 @@ def test_trained_section_offers_the_missing_models(default_page):
 
 
 def test_training_the_missing_set_here_fills_the_comparison(monkeypatch):
-    from ui import checkerboard_view as view
+    from ui.checkerboard import quick_train as view
 
     monkeypatch.setattr(view, "QUICK_MAX_STEPS", 2)  # the same flow, 2 optimiser steps per model
     at = open_page()
@@ -386,7 +386,7 @@ def test_group_by_upsampling_groups_only_models_that_differ_in_upsampling():
 
 
 def test_cell_text_writes_integers_as_integers():
-    from ui.checkerboard_view import cell_text
+    from ui.checkerboard.figures import cell_text
 
     assert cell_text(np.array([[1.0, 13.0], [0.0, 100.0]])).tolist() == [["1", "13"], ["0", "100"]]
     assert cell_text(np.array([0.5, 1.25])).tolist() == ["0.5", "1.2"]

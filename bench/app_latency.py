@@ -1,0 +1,87 @@
+"""App latency and memory, measured by driving the real app in headless Chromium.
+
+    python bench/app_latency.py [--repeats 3]
+
+For each page: seconds from navigation to the script finishing (Streamlit's notRunning state), first visit and
+repeat visits; then a 1-epoch conv VAE run started from Train; and the server process's peak RSS (VmHWM).
+Writes bench/results/app_latency.json and .md. Needs Debian's chromium and playwright.
+"""
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from test_browser import CHROMIUM, PAGES, Server, nav, settle  # noqa: E402  (one server/browser helper)
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+
+def memory_mb(pid: int, key: str) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def visit(page, label: str, title: str) -> float:
+    """Seconds from clicking the navigation link until the page's heading shows and its script has finished."""
+    t = time.perf_counter()
+    nav(page, label).click()
+    page.get_by_role("heading", name=title).first.wait_for(timeout=300_000)
+    settle(page, 300_000)
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    server = Server()
+    results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.processor()
+               or platform.machine(), "cpus": __import__("os").cpu_count(), "pages": {}}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(server.url)
+            settle(page, 300_000)
+            labels = [v for v in PAGES.values()]
+            for i, (label, title) in enumerate(labels):
+                runs = []
+                for _ in range(args.repeats):  # alternate with another page so each visit really navigates
+                    other = labels[(i + 1) % len(labels)]
+                    visit(page, *other)
+                    runs.append(visit(page, label, title))
+                results["pages"][label] = {"first_s": runs[0], "repeat_median_s": statistics.median(runs[1:] or runs)}
+            page.goto(f"{server.url}/train?preset=conv_vae&epochs=1")
+            settle(page, 300_000)
+            t = time.perf_counter()
+            page.get_by_role("button", name="Start").click()
+            page.get_by_text("Model ready").wait_for(timeout=600_000)
+            results["train_conv_vae_1_epoch_s"] = time.perf_counter() - t
+            results["peak_rss_mb"] = memory_mb(server.proc.pid, "VmHWM")
+            browser.close()
+    finally:
+        server.stop()
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "app_latency.json").write_text(json.dumps(results, indent=2))
+    lines = [f"App latency, {results['date']}, {results['cpus']} CPUs ({results['machine']})", "",
+             "| page | first visit (s) | repeat visits, median (s) |", "|---|---|---|"]
+    lines += [f"| {k} | {v['first_s']:.2f} | {v['repeat_median_s']:.2f} |" for k, v in results["pages"].items()]
+    lines += ["", f"1-epoch conv VAE from Start to results: {results['train_conv_vae_1_epoch_s']:.1f} s; "
+              f"server peak RSS: {results['peak_rss_mb']:.0f} MB"]
+    (out / "app_latency.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Section 4 of the Checkerboard Lab, part 2: training the quick comparison set right on the page. Offers the
+models missing from a set (a link to the Train page, or a button that trains them here) and trains them inline,
+counted by the server-wide job cap.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import streamlit as st
+
+from aecore.catalog import get_preset
+from aecore.checkpoints import Checkpoint
+from aecore.distill import UpsampleGroup, recipe_of
+from aecore.models import UPSAMPLE_HELP
+from aecore.train import EpochEvent, History, StepEvent, TrainConfig, TrainingError, build_seeded, train
+from ui import config
+from ui.state import add_session_model, dataset, job_slots
+from ui.widgets import fmt_seconds
+
+
+# The set this page can train by itself: the conv AE (its decoder ends in the upsampling layer, so what that
+# layer does shows), batch 32 so that 2 epochs are 250 steps. Measured on 2 idle CPU cores: after 2 epochs the
+# transposed k3 decoder scores about 2.4 (period 2) at 16.5 dB PSNR, the other four about 0. QUICK_MAX_STEPS
+# (None here) only exists so a test can run the whole flow in seconds.
+QUICK_PRESET, QUICK_DATASET, QUICK_EPOCHS, QUICK_BATCH, QUICK_MAX_STEPS = "conv_ae", "mnist-5k", 2, 32, None
+# Seconds per epoch of that recipe on the bundled 4,000 images (test pass included), 2 idle CPU cores, measured:
+# resize and sub-pixel decoders run their last 3x3 convolution at full resolution, hence slower.
+SECONDS_PER_EPOCH = {"transposed": 7.0, "transposed4": 7.5, "nearest": 10.0, "bilinear": 10.0, "subpixel": 9.0}
+
+
+def _quick_config() -> TrainConfig:
+    return get_preset(QUICK_PRESET).config(epochs=min(QUICK_EPOCHS, config.MAX_EPOCHS), batch_size=QUICK_BATCH,
+                                           max_steps=QUICK_MAX_STEPS)
+
+
+def _quick_recipe(shape) -> tuple:
+    """The comparison recipe of models trained by the button below (so they group with identical ones)."""
+    return recipe_of(QUICK_PRESET, QUICK_DATASET, get_preset(QUICK_PRESET).spec(shape), _quick_config())
+
+
+def _offer_training(group: UpsampleGroup, missing: list[str], quick: tuple, quick_missing: list[str]) -> None:
+    cfg = group.config
+    names = ", ".join(f"**{m}**" for m in missing)
+    with st.container(border=True):
+        st.markdown(f"Missing from this set: {names}.")
+        a, b = st.columns([3, 2], vertical_alignment="center")
+        with a:
+            params = {"preset": group.model_name, "dataset": group.dataset, "latent": group.spec["latent_dim"],
+                      "epochs": cfg["epochs"], "seed": cfg["seed"], "noise": cfg["noise"]}
+            st.page_link("pages/train.py", label="Train one on the Train page with these settings",
+                         icon=":material/model_training:", query_params=params)
+            extra = []
+            if cfg["batch_size"] != 100:
+                extra.append(f"batch size {cfg['batch_size']}")
+            if cfg["lr"] != 1e-3:
+                extra.append(f"learning rate {cfg['lr']:g}")
+            st.caption("There, set **Decoder upsampling** to one of: "
+                       + ", ".join(f"{m} ({UPSAMPLE_HELP[m]})" for m in missing)
+                       + (f"; also set {', '.join(extra)}" if extra else "") + ". It appears here when done.")
+        with b:
+            _train_here_button(quick_missing, switch_to=None if group.recipe == quick else repr(quick))
+
+
+def _busy_factor() -> float:
+    """How much slower than idle this machine is right now: 1-minute load average per core, at least 1."""
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except OSError:
+        return 1.0
+
+
+def _estimate_seconds(mode: str) -> float:
+    """Seconds to train one model of the quick set here and now."""
+    return SECONDS_PER_EPOCH.get(mode, 14.0) * _quick_config().epochs * _busy_factor()
+
+
+class _InlineJob:
+    """What the server-wide job cap (ui.state.JobSlots) needs to count a run that happens inline."""
+
+    def __init__(self):
+        self.finished = False
+
+    def snapshot(self):
+        return self
+
+
+def _train_here_button(missing: list[str], switch_to: str | None = None) -> None:
+    """Train the quick set's missing models right here; `switch_to`: show that set afterwards (another set is
+    on screen, and this button offers the quick set instead)."""
+    if not missing:  # the quick set is complete already: just offer to show it
+        if switch_to:
+            st.button("Show the complete set trained here", key="cb_to_quick", icon=":material/swap_horiz:",
+                      on_click=st.session_state.update, kwargs={"cb_group": switch_to})
+        return
+    each = float(np.mean([_estimate_seconds(m) for m in missing]))
+    what = (f"Train the missing {len(missing)} here" if switch_to is None
+            else f"Or train a complete set of {len(missing)} here")
+    cfg = _quick_config()
+    clicked = st.button(f"{what} (about {fmt_seconds(each)} each)", type="primary", icon=":material/play_arrow:",
+                        key="cb_train_here",
+                        help=f"The conv AE (z = 32) on the bundled digits, {cfg.epochs} epochs with batch size "
+                             f"{cfg.batch_size}, seed 0: one model per upsampling. The page waits until they are "
+                             "done; the estimate allows for how busy the server is right now.")
+    if not clicked:
+        return
+    from ui import training
+
+    if training.is_running():
+        st.warning("A training run from the Train page is still going: wait for it or stop it first.")
+        return
+    data = dataset(QUICK_DATASET)
+    if data is None:
+        return
+    job = _InlineJob()
+    if not job_slots().try_acquire(job):
+        st.warning(f"The server is busy ({config.MAX_CONCURRENT_JOBS} training runs going); try again in a "
+                   "minute.")
+        return
+    bar = st.progress(0.0, text="Starting…")
+    try:
+        for i, mode in enumerate(missing):
+            _train_one(mode, data, lambda f, text, i=i: bar.progress((i + f) / len(missing),
+                                                                   text=f"{i + 1}/{len(missing)} {mode}: {text}"))
+    except TrainingError as e:
+        st.error(f"Training stopped: {e}")
+        return
+    finally:
+        job.finished = True
+    if switch_to:
+        st.session_state["cb_group"] = switch_to
+    st.rerun()
+
+
+def _train_one(mode: str, data, report) -> None:
+    preset = get_preset(QUICK_PRESET)
+    cfg = _quick_config()
+    model = build_seeded(preset.spec(data.shape, None, mode), cfg.seed)
+    history, start = History(), time.perf_counter()
+    for event in train(model, data.train_x, data.test_x, cfg):
+        history.record(event)
+        if isinstance(event, StepEvent) and (event.step % 5 == 0 or event.step == event.total_steps):
+            report(event.step / event.total_steps, f"step {event.step}/{event.total_steps}")
+        elif isinstance(event, EpochEvent):
+            report(event.epoch / event.epochs,
+                   f"epoch {event.epoch}/{event.epochs}, test loss {event.test.get('loss', float('nan')):.1f}")
+    model = model.cpu().eval()
+    extra = {"source": "checkerboard lab", "train_seconds": round(time.perf_counter() - start, 1)}
+    add_session_model(Checkpoint(model, QUICK_PRESET, QUICK_DATASET, cfg, history, {}, extra))
