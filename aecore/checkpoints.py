@@ -81,8 +81,8 @@ def load_checkpoint(source: str | Path | bytes, name: str | None = None) -> Chec
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise CheckpointError(f"{source}: no such checkpoint file")
     try:
-        payload = torch.load(io.BytesIO(source) if isinstance(source, bytes) else source,
-                             map_location="cpu", weights_only=True)
+        stream = io.BytesIO(source) if isinstance(source, bytes) else source
+        payload = torch.load(stream, map_location="cpu", weights_only=True)
     except Exception as e:
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{label} is not a readable aecore checkpoint (refused or corrupt: {reason})") from None
