@@ -5,20 +5,17 @@ epoch's test pass. It knows nothing about who listens. `TrainingJob` (jobs.py) r
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import ctypes
 import json
 import math
-import platform
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
 import torch
-from torch.overrides import TorchFunctionMode
 
+from .fastpath import fast_kernels, keep_freed_memory
 from .losses import RECON_LOSSES, kl_divergence, reconstruction_loss, sparsity_penalty
 from .models import Autoencoder, ModelSpec, build_model
 from .noise import Noise, corrupt
@@ -163,109 +160,6 @@ def loss_parts(model: Autoencoder, target, cfg: TrainConfig, generator=None) -> 
     return {"loss": loss, **parts}
 
 
-# ---- CPU fast path for convolutions with few output channels ----------------------------------------------
-# oneDNN vectorises a channels_last convolution over output channels in blocks of 16 (one AVX-512 register), so
-# a conv with 1 output channel, like the conv VAE's last Conv(32 -> 1, k4), leaves 15 of 16 lanes idle: ~30 % of
-# the conv VAE's training step for ~5 % of its FLOPs. The same sums, regrouped: output pixel (R*a + p, R*b + q)
-# is output channel (p, q) of a stride-R conv with an (k + R - 1)^2 kernel made of the k^2 kernel shifted by
-# (p, q), zeros elsewhere; PixelShuffle(R) puts the R*R channels back in place. 1 -> 16 channels for R = 4:
-# 3x the multiply-adds, all lanes busy; measured 1.9x faster for that layer (forward + backward). Gradients
-# flow to the original weight through the index gather, so the model and its parameters are untouched.
-
-_PHASE_INDEX: dict[tuple[int, int, int, int], torch.Tensor] = {}
-
-
-def _phase_index(oc: int, kh: int, kw: int, r: int) -> torch.Tensor:
-    """(oc*r*r, kh+r-1, kw+r-1) positions into the flattened (oc*kh*kw) kernel plus one trailing zero."""
-    key = (oc, kh, kw, r)
-    if key not in _PHASE_INDEX:
-        idx = torch.full((oc, r, r, kh + r - 1, kw + r - 1), oc * kh * kw, dtype=torch.long)
-        for o in range(oc):
-            taps = torch.arange(o * kh * kw, (o + 1) * kh * kw).view(kh, kw)
-            for p in range(r):
-                for q in range(r):
-                    idx[o, p, q, p:p + kh, q:q + kw] = taps
-        _PHASE_INDEX[key] = idx.flatten(0, 2)
-    return _PHASE_INDEX[key]
-
-
-def _phase_factor(oc: int, kh: int, kw: int, h_out: int, w_out: int) -> int:
-    """R in (1, 2, 4) with the least predicted cost: wasted vector lanes x extra multiply-adds; 1 = leave as is."""
-    lanes = lambda ch: math.ceil(ch / 16) * 16 / ch  # noqa: E731
-    best, best_cost = 1, lanes(oc)
-    for r in (2, 4):
-        if h_out % r == 0 and w_out % r == 0:
-            cost = lanes(oc * r * r) * (kh + r - 1) * (kw + r - 1) / (kh * kw)
-            if cost * 2 <= best_cost:  # only where the model predicts at least 2x
-                best, best_cost = r, cost
-    return best
-
-
-def _phased_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """conv2d via a stride-R conv + PixelShuffle where that is faster (see above); None where it does not apply."""
-    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
-    if not (isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor) and input.dim() == 4
-            and weight.dim() == 4 and input.device.type == "cpu" and input.dtype == weight.dtype == torch.float32
-            and groups == 1 and weight.shape[0] < 16 and not isinstance(padding, str)
-            and pair(stride) == (1, 1) and pair(dilation) == (1, 1)
-            and input.is_contiguous(memory_format=torch.channels_last)):
-        return None
-    oc, ic, kh, kw = weight.shape
-    ph, pw = pair(padding)
-    h_out, w_out = input.shape[2] + 2 * ph - kh + 1, input.shape[3] + 2 * pw - kw + 1
-    r = _phase_factor(oc, kh, kw, h_out, w_out) if h_out > 0 and w_out > 0 else 1
-    if r == 1:
-        return None
-    flat = torch.cat([weight.transpose(0, 1).reshape(ic, -1), weight.new_zeros(ic, 1)], dim=1)
-    phased = flat[:, _phase_index(oc, kh, kw, r)].transpose(0, 1).contiguous(memory_format=torch.channels_last)
-    y = torch.conv2d(input, phased, None if bias is None else bias.repeat_interleave(r * r), r, (ph, pw))
-    return torch.pixel_shuffle(y, r)
-
-
-class _FewChannelConvs(TorchFunctionMode):
-    """Within this block, conv2d calls with few output channels take the faster regrouped form."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func is torch.conv2d:
-            out = _phased_conv2d(*args, **kwargs)
-            if out is not None:
-                return out
-        return func(*args, **kwargs)
-
-
-def fast_kernels(model: Autoencoder, device: torch.device):
-    """A fresh context manager for one forward (+ backward) of model: CPU conv models get `_FewChannelConvs`."""
-    if device.type == "cpu" and model.spec.is_conv:
-        return _FewChannelConvs()
-    return contextlib.nullcontext()
-
-
-# ---- CPU fast path: keep freed activation memory for the next step ----------------------------------------
-# glibc hands large blocks back to the OS as soon as they are freed (mmap'd blocks, heap trimming), so every
-# step of a conv model touches tens of MB of fresh pages: ~12,000 page faults per conv VAE step (batch 100,
-# channels_last), ~20 % of the step. Raising the two thresholds once keeps that memory in the process for reuse;
-# blocks above 32 MB still go to mmap, and at most 256 MB of free heap is kept. Process-wide and glibc-only.
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from <malloc.h>
-_malloc_tuned = False
-
-
-def _keep_freed_memory() -> None:
-    global _malloc_tuned
-    if _malloc_tuned:
-        return
-    _malloc_tuned = True
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)
-    except (OSError, AttributeError):  # no mallopt here: nothing to tune
-        pass
-
-
 def prepare(model: Autoencoder, x: torch.Tensor, device: torch.device):
     """Conv models run channels_last: on CPU only NHWC convolutions reach the vector units' peak."""
     fmt = torch.channels_last if model.spec.is_conv else torch.contiguous_format
@@ -303,7 +197,7 @@ def train(model: Autoencoder, train_x, test_x, cfg: TrainConfig, stop: threading
     """Train in place, yielding events. train_x/test_x/val_x: (N, C, H, W) float in [0, 1]."""
     device = pick_device(cfg.device)
     if device.type == "cpu":
-        _keep_freed_memory()
+        keep_freed_memory()
     fmt = torch.channels_last if model.spec.is_conv else torch.contiguous_format
     model.to(device=device, memory_format=fmt).train()
     data = train_x.to(device)  # the whole split stays one tensor: batches are index gathers, no per-item Python

@@ -24,6 +24,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -90,7 +91,7 @@ def run_ref(name: str, data, uint8: dict, epochs: int, seed: int) -> dict:
                              batch_size=REF_EVAL_BATCH, shuffle=False, num_workers=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     train_s, test_losses, n_seen = 0.0, [], 0
-    start = time.perf_counter()
+    start, cpu0, faults0 = time.perf_counter(), time.process_time(), minor_faults()
     for _epoch in range(epochs):
         model.train()
         t0 = time.perf_counter()
@@ -110,8 +111,10 @@ def run_ref(name: str, data, uint8: dict, epochs: int, seed: int) -> dict:
             for x, _ in test_loader:
                 test_loss += tutorial_objective(model, model(x), x, recon).sum().item()
         test_losses.append(test_loss / len(test_loader.dataset))
-    return dict(train_s=train_s, wall_s=time.perf_counter() - start, samples=n_seen,
-                samples_per_s=n_seen / train_s, test_loss=test_losses[-1], test_curve=test_losses)
+    wall = time.perf_counter() - start
+    return dict(train_s=train_s, wall_s=wall, samples=n_seen, samples_per_s=n_seen / train_s,
+                train_loss=train_loss / len(train_loader.dataset), test_loss=test_losses[-1], test_curve=test_losses,
+                cpu_per_wall=(time.process_time() - cpu0) / wall, page_faults=minor_faults() - faults0)
 
 
 # ---- the library's fast path ---------------------------------------------------------------------------
@@ -122,8 +125,8 @@ def run_fast(name: str, data, epochs: int, seed: int) -> dict:
     model = build_seeded(preset.spec(data.shape), seed)
     n = len(data.train_x)
     steps_per_epoch = -(-n // BATCH)
-    train_s, test_losses, n_seen = 0.0, [], 0
-    start = time.perf_counter()
+    train_s, test_losses, n_seen, train_loss = 0.0, [], 0, None
+    start, cpu0, faults0 = time.perf_counter(), time.process_time(), minor_faults()
     epoch_t0 = last_step = start
     for event in train(model, data.train_x, data.test_x, cfg):
         now = time.perf_counter()
@@ -132,10 +135,13 @@ def run_fast(name: str, data, epochs: int, seed: int) -> dict:
             n_seen += min(BATCH, n - (event.step - 1) % steps_per_epoch * BATCH)  # the last batch may be short
         elif isinstance(event, EpochEvent):  # the time from the last step to here is the test pass
             train_s += last_step - epoch_t0
+            train_loss = event.train["loss"]
             test_losses.append(event.test["loss"])
             epoch_t0 = time.perf_counter()
-    return dict(train_s=train_s, wall_s=time.perf_counter() - start, samples=n_seen,
-                samples_per_s=n_seen / train_s, test_loss=test_losses[-1], test_curve=test_losses,
+    wall = time.perf_counter() - start
+    return dict(train_s=train_s, wall_s=wall, samples=n_seen, samples_per_s=n_seen / train_s,
+                train_loss=train_loss, test_loss=test_losses[-1], test_curve=test_losses,
+                cpu_per_wall=(time.process_time() - cpu0) / wall, page_faults=minor_faults() - faults0,
                 eval_batch_size=cfg.eval_batch_size)
 
 
@@ -143,6 +149,19 @@ def run_fast(name: str, data, epochs: int, seed: int) -> dict:
 
 def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": values}
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far: fresh memory pages touched (allocator churn)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def loadavg() -> list[float] | None:
+    """1/5/15-minute load averages: on a shared machine, how busy it was around the run."""
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return None
 
 
 def machine_info(threads: int) -> dict:
@@ -183,9 +202,10 @@ def bench_model(name: str, data, u8: dict, epochs: int, repeats: int, warmup: bo
             res = run_fast(name, data, epochs, r) if path == "fast" else run_ref(name, data, u8, epochs, r)
             runs[path].append(res)
             log(f"  {name:9s} repeat {r + 1}/{repeats} {path:4s}: {res['samples_per_s']:8.0f} samples/s, "
-                f"train {res['train_s']:.2f} s, wall {res['wall_s']:.2f} s, test loss {res['test_loss']:.3f}")
-    stats = {p: {k: summary([x[k] for x in runs[p]]) for k in ("samples_per_s", "train_s", "wall_s", "test_loss")}
-             for p in runs}
+                f"train {res['train_s']:.2f} s, wall {res['wall_s']:.2f} s, test loss {res['test_loss']:.3f}, "
+                f"cpu/wall {res['cpu_per_wall']:.2f}")
+    keys = ("samples_per_s", "train_s", "wall_s", "test_loss", "cpu_per_wall", "page_faults")
+    stats = {p: {k: summary([x[k] for x in runs[p]]) for k in keys} for p in runs}
     f, r = stats["fast"], stats["ref"]
     lf, lr = f["test_loss"], r["test_loss"]
     rel = abs(lf["median"] - lr["median"]) / abs(lr["median"])
@@ -267,10 +287,12 @@ def main(argv=None) -> int:
                    "loss_rtol": LOSS_RTOL, "command": " ".join(["python", *sys.argv])},
         "models": {},
     }
+    report["machine"]["loadavg_start"] = loadavg()
     t0 = time.perf_counter()
     for name in names:
         report["models"][name] = bench_model(name, data, u8, args.epochs, args.repeats, not args.no_warmup, log)
     report["bench_seconds"] = time.perf_counter() - t0
+    report["machine"]["loadavg_end"] = loadavg()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
