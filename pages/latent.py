@@ -5,19 +5,11 @@ import torch
 from aecore.latent import interpolate, manifold_grid, nearest_images, prior_samples
 from aecore.viz import latent_scatter, selected_indices
 from ui import latentview as lv
-from ui.state import dataset
-from ui.widgets import image_grid, image_rows, model_picker, require_app_frame, set_url, url_value
+from ui.widgets import image_grid, image_rows, picked_model_and_data, require_app_frame, set_url, url_value
 
 require_app_frame()
 st.title("Latent space")
-entry = model_picker()
-if entry is None:
-    st.info("Train a model first, or load a checkpoint file from the sidebar.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
-data = dataset(entry.checkpoint.dataset)
-if data is None:
-    st.stop()
+entry, data = picked_model_and_data()
 model, z_dim = entry.model, entry.checkpoint.spec.latent_dim
 codes = lv.test_codes(entry, data)
 st.caption(f"{entry.label}: {len(codes):,} test images encoded to {z_dim}-D codes"

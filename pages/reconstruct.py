@@ -4,19 +4,12 @@ import torch
 
 from aecore.noise import NOISE_HELP, NOISE_KINDS, Noise
 from ui import recon
-from ui.state import all_models, dataset
-from ui.widgets import image_rows, model_picker, require_app_frame, set_url, url_value
+from ui.state import all_models
+from ui.widgets import image_rows, picked_model_and_data, require_app_frame, set_url, url_value
 
 require_app_frame()
 st.title("Reconstruct & denoise")
-entry = model_picker()
-if entry is None:
-    st.info("Train a model first, or load a checkpoint file from the sidebar.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
-data = dataset(entry.checkpoint.dataset)
-if data is None:
-    st.stop()
+entry, data = picked_model_and_data()
 st.caption(f"{entry.label}. Test images from {data.info.title}; the model never saw them while training.")
 
 c1, c2, c3, c4 = st.columns(4)

@@ -8,7 +8,7 @@ import torch
 
 from aecore.viz import scale_for, to_uint8_image
 from ui.config import ROOT
-from ui.state import ModelEntry, all_models
+from ui.state import ModelEntry, all_models, dataset
 
 APP_PATH = ROOT / "app.py"
 
@@ -68,6 +68,19 @@ def model_picker(where=st.sidebar) -> ModelEntry | None:
     st.session_state["model_key"] = key
     set_url(model=key)
     return models[key]
+
+
+def picked_model_and_data():
+    """The picked model and its dataset; when there is none (or the data cannot be had), say what to do and stop."""
+    entry = model_picker()
+    if entry is None:
+        st.info("Train a model first, or load a checkpoint file from the sidebar.")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.stop()
+    data = dataset(entry.checkpoint.dataset)
+    if data is None:
+        st.stop()
+    return entry, data
 
 
 # --- pictures -----------------------------------------------------------------------------------------
