@@ -51,14 +51,19 @@ def _phase_index(oc: int, kh: int, kw: int, r: int) -> torch.Tensor:
     """(oc*r*r, kh+r-1, kw+r-1) positions into the flattened (oc*kh*kw) kernel plus one trailing zero."""
     key = (oc, kh, kw, r)
     if key not in _PHASE_INDEX:
-        idx = torch.full((oc, r, r, kh + r - 1, kw + r - 1), oc * kh * kw, dtype=torch.long)
-        for o in range(oc):
-            taps = torch.arange(o * kh * kw, (o + 1) * kh * kw).view(kh, kw)
-            for p in range(r):
-                for q in range(r):
-                    idx[o, p, q, p:p + kh, q:q + kw] = taps
-        _PHASE_INDEX[key] = idx.flatten(0, 2)
+        with torch.inference_mode(False):  # cached: a first call under inference_mode must not poison training
+            _PHASE_INDEX[key] = _make_phase_index(oc, kh, kw, r)
     return _PHASE_INDEX[key]
+
+
+def _make_phase_index(oc: int, kh: int, kw: int, r: int) -> torch.Tensor:
+    idx = torch.full((oc, r, r, kh + r - 1, kw + r - 1), oc * kh * kw, dtype=torch.long)
+    for o in range(oc):
+        taps = torch.arange(o * kh * kw, (o + 1) * kh * kw).view(kh, kw)
+        for p in range(r):
+            for q in range(r):
+                idx[o, p, q, p:p + kh, q:q + kw] = taps
+    return idx.flatten(0, 2)
 
 
 def _phase_factor(oc: int, kh: int, kw: int, h_out: int, w_out: int) -> int:

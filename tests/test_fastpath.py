@@ -34,3 +34,15 @@ def test_fast_paths_match_the_plain_layers(layer, shape):
     assert torch.allclose(plain[1], fast[1], atol=1e-4, rtol=1e-4)
     for a, b in zip(plain[2], fast[2]):
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-4)
+
+
+def test_a_first_forward_in_inference_mode_does_not_break_later_training():
+    # The app evaluates a model (inference_mode) before anyone trains one; cached kernels must stay trainable.
+    layer = nn.Conv2d(32, 2, 5).to(memory_format=torch.channels_last)  # a shape no other test builds first
+    x = torch.randn(2, 32, 12, 12).contiguous(memory_format=torch.channels_last)
+    model = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True))
+    with torch.inference_mode(), fast_kernels(model, torch.device("cpu")):
+        layer(x)
+    plain, fast = outputs_and_grads(layer, x, False), outputs_and_grads(layer, x, True)
+    for a, b in zip(plain[2], fast[2]):
+        assert torch.allclose(a, b, atol=1e-3, rtol=1e-4)
