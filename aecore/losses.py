@@ -13,7 +13,8 @@ RECON_LOSSES = ("bce", "mse", "l1")
 def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """Summed over pixels, (N,). bce: Bernoulli NLL in nats; mse/l1: on sigmoid(logits) in [0, 1]."""
     if kind == "bce":  # from logits: stable where sigmoid saturates
-        per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        per_pixel = (_BernoulliNLL.apply(logits, target) if logits.device.type == "cpu"
+                     else F.binary_cross_entropy_with_logits(logits, target, reduction="none"))
     elif kind == "mse":
         per_pixel = (torch.sigmoid(logits) - target).square()
     elif kind == "l1":
@@ -21,6 +22,28 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = 
     else:
         raise ValueError(f"unknown reconstruction loss {kind!r}; choose one of {', '.join(RECON_LOSSES)}")
     return per_pixel.flatten(1).sum(1)
+
+
+class _BernoulliNLL(torch.autograd.Function):
+    """Elementwise BCE from logits, softplus(x) - x * t, written as max(x, 0) - x * t + log(1 + exp(-|x|)).
+
+    Why: on CPU, PyTorch's log_sigmoid/log1p (inside binary_cross_entropy_with_logits) is not vectorised in this
+    build, ~15x slower than log; this form is 2x faster forward + backward at batch 100 on MNIST and ~8 % faster
+    MLP VAE training. Same values to ~1e-7 nats per pixel (log(1 + e) rounds e < 6e-8 away), same gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target):
+        ctx.save_for_backward(logits)
+        ctx.target = target  # not saved for backward: the data may be an inference-mode tensor (cached split)
+        return logits.clamp_min(0) - logits * target + torch.exp(-logits.abs()).add_(1).log_()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (logits,), target = ctx.saved_tensors, ctx.target
+        grad_logits = grad * (torch.sigmoid(logits) - target) if ctx.needs_input_grad[0] else None
+        grad_target = -grad * logits if ctx.needs_input_grad[1] else None
+        return grad_logits, grad_target
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
