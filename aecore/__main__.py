@@ -34,6 +34,8 @@ def build_parser() -> Parser:
     t.add_argument("--epochs", type=int, default=5)
     t.add_argument("--batch-size", type=int, default=100)
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr-schedule", choices=["constant", "cosine"],
+                   help="constant (default) or cosine decay to 0 over the run")
     t.add_argument("--beta", type=float, help="KL weight for VAEs (beta-VAE when > 1)")
     t.add_argument("--sparsity", type=float, help="L1 weight on the code (sparse AE)")
     t.add_argument("--noise", help="input corruption: gaussian:SIGMA, salt_pepper:P, masking:P or none")
@@ -93,8 +95,8 @@ def cmd_train(args) -> int:
     from .train import BestWeights, EpochEvent, build_seeded, train
 
     preset = get_preset(args.model)
-    cfg = preset.config(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-                        sparsity=args.sparsity, noise=args.noise, recon=args.recon, seed=args.seed,
+    cfg = preset.config(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
+                        beta=args.beta, sparsity=args.sparsity, noise=args.noise, recon=args.recon, seed=args.seed,
                         device=args.device, max_steps=args.max_steps)
     out = Path(args.out)
     if out.suffix != ".pt":

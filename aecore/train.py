@@ -21,6 +21,9 @@ from .models import Autoencoder, ModelSpec, build_model
 from .noise import Noise, corrupt
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 class TrainingError(RuntimeError):
     """Training stopped for a reason the user can act on (NaN loss, bad settings)."""
 
@@ -30,6 +33,7 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 100
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # constant | cosine (decays to 0 over the run: a few nats better for VAEs)
     beta: float = 1.0  # weight of the KL term (VAEs); beta > 1 is a beta-VAE
     sparsity: float = 0.0  # weight of the L1 penalty on the code (sparse AE)
     noise: str = "none"  # input corruption for denoising, e.g. "gaussian:0.5"
@@ -45,6 +49,7 @@ class TrainConfig:
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}"),
             (0 < self.lr < 10, f"learning rate must be in (0, 10), got {self.lr}"),
+            (self.lr_schedule in LR_SCHEDULES, f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}"),
             (self.beta >= 0, f"beta must be >= 0, got {self.beta}"),
             (self.sparsity >= 0, f"sparsity must be >= 0, got {self.sparsity}"),
             (self.recon in RECON_LOSSES, f"reconstruction loss must be one of {', '.join(RECON_LOSSES)}"),
@@ -208,6 +213,7 @@ def train(model: Autoencoder, train_x, test_x, cfg: TrainConfig, stop: threading
     total = min(cfg.epochs * steps_per_epoch, cfg.max_steps or math.inf)
     g = torch.Generator(device=device).manual_seed(cfg.seed)
     opt = make_optimizer(model, cfg.lr, device)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total) if cfg.lr_schedule == "cosine" else None
     good_state = copy.deepcopy(model.state_dict())
     step, start = 0, time.perf_counter()
     rate = RateMeter()
@@ -229,6 +235,8 @@ def train(model: Autoencoder, train_x, test_x, cfg: TrainConfig, stop: threading
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if schedule is not None:
+                schedule.step()
             step += 1
             means = {k: v.mean().item() for k, v in parts.items() if k != "loss"}
             for k, v in {"loss": value, **means}.items():

@@ -105,8 +105,21 @@ def test_job_reports_errors_instead_of_dying(mnist):
 
 @pytest.mark.parametrize("kwargs, word", [
     (dict(epochs=0), "epochs"), (dict(lr=-1), "learning rate"), (dict(noise="fog:1"), "noise"),
-    (dict(recon="huber"), "reconstruction"),
+    (dict(recon="huber"), "reconstruction"), (dict(lr_schedule="step"), "schedule"),
 ])
 def test_bad_training_settings_are_refused(kwargs, word):
     with pytest.raises(ValueError, match=word):
         TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_cosine_schedule_anneals_the_last_updates_to_nothing(mnist, schedule):
+    cfg = TrainConfig(epochs=2, batch_size=100, lr=1e-3, recon="mse", lr_schedule=schedule)
+    model = build_seeded(MODELS["linear_ae"].spec(mnist.shape), 0)
+    snapshots = []
+    for event in train(model, mnist.train_x[:500], mnist.test_x[:0], cfg):
+        if isinstance(event, StepEvent) and event.step >= event.total_steps - 1:
+            snapshots.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    last_update = (snapshots[1] - snapshots[0]).abs().max().item()
+    # Adam moves each weight by about lr per step; cosine's last step uses lr * (1 + cos(pi * 9/10)) / 2 = 0.024 lr
+    assert (last_update < 0.1 * cfg.lr) if schedule == "cosine" else (last_update > 0.3 * cfg.lr)
