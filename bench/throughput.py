@@ -20,12 +20,6 @@ Writes bench/results/throughput.json and bench/results/throughput.md and prints 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
-import os
-import platform
-import resource
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,87 +28,28 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
-from torch.utils.data import Dataset as TorchDataset  # noqa: E402
-from torchvision import transforms  # noqa: E402
 
 from aecore.catalog import MODELS  # noqa: E402
 from aecore.data import load_dataset  # noqa: E402
-from aecore.losses import neg_elbo, reconstruction_loss  # noqa: E402
 from aecore.train import EpochEvent, StepEvent, build_seeded, train  # noqa: E402
+from bench.machine import loadavg, machine_info, minor_faults, summary, write_results  # noqa: E402
+from bench.tutorial import BATCH, EVAL_BATCH, LR, run_tutorial  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_MODELS = ("linear_ae", "mlp_vae", "conv_vae")
 TARGETS = {"linear_ae": 4.0, "mlp_vae": 1.6, "conv_vae": 1.4}  # minimum fast/ref training samples/s
-BATCH, LR, REF_EVAL_BATCH = 100, 1e-3, 1000
 LOSS_RTOL = 0.03  # test losses agree if medians are within 3 % or the per-seed ranges overlap
 
 
-# ---- the tutorial-style reference ----------------------------------------------------------------------
-
-class TutorialMNIST(TorchDataset):
-    """Like torchvision.datasets.MNIST: uint8 images, PIL image per item, then the transform."""
-
-    def __init__(self, images_uint8: torch.Tensor, targets: torch.Tensor, transform=None):
-        self.data, self.targets, self.transform = images_uint8, targets, transform
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int):
-        img, target = self.data[index], int(self.targets[index])
-        img = Image.fromarray(img.numpy())  # uint8 (28, 28) -> mode "L", as torchvision does
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, target
-
-
-def tutorial_objective(model, out, x, recon: str) -> torch.Tensor:
-    """Per-image loss (N,) with aecore.losses: recon summed over pixels (+ KL for VAEs)."""
-    if model.variational:
-        return neg_elbo(out.logits, x, out.mu, out.logvar, 1.0, recon)["loss"]
-    return reconstruction_loss(out.logits, x, recon)
-
-
-def run_ref(name: str, data, uint8: dict, epochs: int, seed: int) -> dict:
+def run_ref(name: str, data, epochs: int, seed: int) -> dict:
     preset = MODELS[name]
-    recon = preset.config().recon
-    torch.manual_seed(seed)  # tutorials seed the global RNG: shuffling and the VAE's sampling use it
     model = build_seeded(preset.spec(data.shape), seed)
-    to_tensor = transforms.ToTensor()
-    train_loader = DataLoader(TutorialMNIST(uint8["train_x"], uint8["train_y"], to_tensor),
-                              batch_size=BATCH, shuffle=True, num_workers=0)
-    test_loader = DataLoader(TutorialMNIST(uint8["test_x"], uint8["test_y"], to_tensor),
-                             batch_size=REF_EVAL_BATCH, shuffle=False, num_workers=0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
-    train_s, test_losses, n_seen = 0.0, [], 0
     start, cpu0, faults0 = time.perf_counter(), time.process_time(), minor_faults()
-    for _epoch in range(epochs):
-        model.train()
-        t0 = time.perf_counter()
-        train_loss = 0.0
-        for x, _ in train_loader:
-            optimizer.zero_grad()
-            out = model(x)
-            loss = tutorial_objective(model, out, x, recon).mean()
-            loss.backward()
-            train_loss += loss.item() * len(x)
-            optimizer.step()
-            n_seen += len(x)
-        train_s += time.perf_counter() - t0
-        model.eval()
-        test_loss = 0.0
-        with torch.no_grad():
-            for x, _ in test_loader:
-                test_loss += tutorial_objective(model, model(x), x, recon).sum().item()
-        test_losses.append(test_loss / len(test_loader.dataset))
+    res = run_tutorial(model, data.train_x, data.test_x, epochs, seed, preset.config().recon)
     wall = time.perf_counter() - start
-    return dict(train_s=train_s, wall_s=wall, samples=n_seen, samples_per_s=n_seen / train_s,
-                train_loss=train_loss / len(train_loader.dataset), test_loss=test_losses[-1], test_curve=test_losses,
-                cpu_per_wall=(time.process_time() - cpu0) / wall, page_faults=minor_faults() - faults0)
+    return dict(res, wall_s=wall, cpu_per_wall=(time.process_time() - cpu0) / wall,
+                page_faults=minor_faults() - faults0)
 
 
 # ---- the library's fast path ---------------------------------------------------------------------------
@@ -147,59 +82,14 @@ def run_fast(name: str, data, epochs: int, seed: int) -> dict:
 
 # ---- driver --------------------------------------------------------------------------------------------
 
-def summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": values}
-
-
-def minor_faults() -> int:
-    """Minor page faults of this process so far: fresh memory pages touched (allocator churn)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def loadavg() -> list[float] | None:
-    """1/5/15-minute load averages: on a shared machine, how busy it was around the run."""
-    try:
-        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
-    except (OSError, ValueError):
-        return None
-
-
-def machine_info(threads: int) -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "unknown"
-    return {
-        "cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": threads,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
-        "torchvision": __import__("torchvision").__version__, "python": platform.python_version(),
-        "platform": platform.platform(), "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-    }
-
-
-def uint8_copy(data) -> dict:
-    """The dataset as a tutorial would hold it: uint8 (N, 28, 28) images (exact: the floats are k/255)."""
-    out = {}
-    for split in ("train", "test"):
-        x = getattr(data, f"{split}_x")
-        u8 = (x * 255).round().to(torch.uint8)[:, 0].contiguous()
-        assert torch.equal(u8.float().div(255).unsqueeze(1), x), "images are not k/255"
-        out[f"{split}_x"], out[f"{split}_y"] = u8, getattr(data, f"{split}_y")
-    return out
-
-
-def bench_model(name: str, data, u8: dict, epochs: int, repeats: int, warmup: bool, log) -> dict:
+def bench_model(name: str, data, epochs: int, repeats: int, warmup: bool, log) -> dict:
     if warmup:  # first-call costs (oneDNN primitive caches, allocator) must not land on either path's clock
         run_fast(name, data, 1, 0)
-        run_ref(name, data, u8, 1, 0)
+        run_ref(name, data, 1, 0)
     runs = {"fast": [], "ref": []}
     for r in range(repeats):
         for path in ("fast", "ref"):
-            res = run_fast(name, data, epochs, r) if path == "fast" else run_ref(name, data, u8, epochs, r)
+            res = run_fast(name, data, epochs, r) if path == "fast" else run_ref(name, data, epochs, r)
             runs[path].append(res)
             log(f"  {name:9s} repeat {r + 1}/{repeats} {path:4s}: {res['samples_per_s']:8.0f} samples/s, "
                 f"train {res['train_s']:.2f} s, wall {res['wall_s']:.2f} s, test loss {res['test_loss']:.3f}, "
@@ -277,30 +167,24 @@ def main(argv=None) -> int:
     threads = torch.get_num_threads()
 
     data = load_dataset("mnist-5k")
-    u8 = uint8_copy(data)
     log = lambda s: print(s, flush=True)  # noqa: E731
     log(f"torch {torch.__version__}, {threads} threads, {args.epochs} epochs x {args.repeats} repeats")
     report = {
         "machine": machine_info(threads),
         "config": {"dataset": "mnist-5k", "batch_size": BATCH, "lr": LR, "epochs": args.epochs,
-                   "repeats": args.repeats, "ref_eval_batch_size": REF_EVAL_BATCH, "warmup": not args.no_warmup,
+                   "repeats": args.repeats, "ref_eval_batch_size": EVAL_BATCH, "warmup": not args.no_warmup,
                    "loss_rtol": LOSS_RTOL, "command": " ".join(["python", *sys.argv])},
         "models": {},
     }
     report["machine"]["loadavg_start"] = loadavg()
     t0 = time.perf_counter()
     for name in names:
-        report["models"][name] = bench_model(name, data, u8, args.epochs, args.repeats, not args.no_warmup, log)
+        report["models"][name] = bench_model(name, data, args.epochs, args.repeats, not args.no_warmup, log)
     report["bench_seconds"] = time.perf_counter() - t0
     report["machine"]["loadavg_end"] = loadavg()
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     md = markdown(report)
-    for fname, text in (("throughput.json", json.dumps(report, indent=2) + "\n"), ("throughput.md", md)):
-        tmp = out / (fname + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, out / fname)
+    write_results(args.out, "throughput", report, md)
     print()
     print(md)
     return 0

@@ -1,0 +1,56 @@
+"""What the benchmarks record about the machine and the process, and how they write their results."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import resource
+import statistics
+from pathlib import Path
+
+import torch
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far: fresh memory pages touched (allocator churn)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def loadavg() -> list[float] | None:
+    """1/5/15-minute load averages: on a shared machine, how busy it was around the run."""
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
+def machine_info(threads: int) -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor() or "unknown"
+    return {
+        "cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": threads,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+        "torchvision": __import__("torchvision").__version__, "python": platform.python_version(),
+        "platform": platform.platform(), "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": values}
+
+
+def write_results(folder, stem: str, report: dict, markdown: str) -> None:
+    """<stem>.json and <stem>.md, each replaced atomically (a crash never leaves half a file)."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in ((f"{stem}.json", json.dumps(report, indent=2) + "\n"), (f"{stem}.md", markdown)):
+        tmp = out / (name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, out / name)
