@@ -7,7 +7,7 @@ import torch
 
 from aecore.catalog import MODELS
 from aecore.checkpoints import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint, to_bytes
-from aecore.train import StepEvent, build_seeded, train
+from aecore.train import build_seeded, train
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Glue for the Reconstruct page: picks images, runs the model, lays metrics out as tables and charts."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 import torch
 
