@@ -69,7 +69,8 @@ def distill_outputs(config, n=4, seed=0, latent="random", size=64) -> torch.Tens
 
 # ------------------------------------------------- trained decoders that differ only in upsampling
 # Training settings that must match for two checkpoints to be compared (device and eval batch do not matter).
-RECIPE_CONFIG_FIELDS = ("epochs", "batch_size", "lr", "beta", "sparsity", "noise", "recon", "seed", "max_steps")
+RECIPE_CONFIG_FIELDS = ("epochs", "batch_size", "lr", "lr_schedule", "beta", "sparsity", "noise", "recon", "seed",
+                        "max_steps")
 
 
 def comparison_recipe(ckpt) -> tuple | None:

@@ -48,7 +48,7 @@ def _offer_training(group: UpsampleGroup, missing: list[str], quick: tuple, quic
         a, b = st.columns([3, 2], vertical_alignment="center")
         with a:
             params = {"preset": group.model_name, "dataset": group.dataset, "latent": group.spec["latent_dim"],
-                      "epochs": cfg["epochs"], "seed": cfg["seed"], "noise": cfg["noise"]}
+                      "epochs": cfg["epochs"], "seed": cfg["seed"], "noise": cfg["noise"], "upsample": missing[0]}
             st.page_link("pages/train.py", label="Train one on the Train page with these settings",
                          icon=":material/model_training:", query_params=params)
             extra = []
@@ -56,8 +56,11 @@ def _offer_training(group: UpsampleGroup, missing: list[str], quick: tuple, quic
                 extra.append(f"batch size {cfg['batch_size']}")
             if cfg["lr"] != 1e-3:
                 extra.append(f"learning rate {cfg['lr']:g}")
-            st.caption("There, set **Decoder upsampling** to one of: "
-                       + ", ".join(f"{m} ({UPSAMPLE_HELP[m]})" for m in missing)
+            if cfg.get("lr_schedule", "constant") != "constant":
+                extra.append(f"{cfg['lr_schedule']} learning-rate decay")
+            st.caption(f"It opens with **Decoder upsampling** set to {missing[0]} ({UPSAMPLE_HELP[missing[0]]})"
+                       + (f"; for the others pick: {', '.join(f'{m} ({UPSAMPLE_HELP[m]})' for m in missing[1:])}"
+                          if missing[1:] else "")
                        + (f"; also set {', '.join(extra)}" if extra else "") + ". It appears here when done.")
         with b:
             _train_here_button(quick_missing, switch_to=None if group.recipe == quick else repr(quick))
