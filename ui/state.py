@@ -45,7 +45,9 @@ def describe(ckpt: Checkpoint) -> str:
 def shipped_models() -> dict[str, ModelEntry]:
     """Checkpoints shipped in checkpoints/, loaded once per process; unreadable files are skipped."""
     out = {}
-    for path in list_checkpoints(config.CHECKPOINT_DIR):
+    featured = {name: i for i, name in enumerate(config.FEATURED_CHECKPOINTS)}
+    paths = sorted(list_checkpoints(config.CHECKPOINT_DIR), key=lambda p: (featured.get(p.stem, len(featured)), p.stem))
+    for path in paths:
         try:
             ckpt = load_checkpoint(path)
         except CheckpointError:
