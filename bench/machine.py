@@ -46,11 +46,16 @@ def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": values}
 
 
-def write_results(folder, stem: str, report: dict, markdown: str) -> None:
-    """<stem>.json and <stem>.md, each replaced atomically (a crash never leaves half a file)."""
+def finish_report(folder, stem: str, report: dict, markdown) -> None:
+    """Record the closing load average, write <stem>.json and <stem>.md (each replaced atomically, so a crash
+    never leaves half a file) and print the markdown. `markdown(report)` renders the tables."""
+    report["machine"]["loadavg_end"] = loadavg()
+    text = markdown(report)
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in ((f"{stem}.json", json.dumps(report, indent=2) + "\n"), (f"{stem}.md", markdown)):
+    for name, content in ((f"{stem}.json", json.dumps(report, indent=2) + "\n"), (f"{stem}.md", text)):
         tmp = out / (name + ".tmp")
-        tmp.write_text(text)
+        tmp.write_text(content)
         os.replace(tmp, out / name)
+    print()
+    print(text)

@@ -40,7 +40,7 @@ from aecore.data import load_dataset  # noqa: E402
 from aecore.metrics import evaluate_model, psnr_per_image, reconstruct_batched  # noqa: E402
 from aecore.noise import Noise  # noqa: E402
 from aecore.train import StepEvent, build_seeded, loss_parts, train  # noqa: E402
-from bench.machine import loadavg, machine_info, write_results  # noqa: E402
+from bench.machine import loadavg, machine_info, finish_report  # noqa: E402
 from bench.tutorial import run_tutorial  # noqa: E402
 
 SIGMAS = (0.1, 0.3, 0.5)
@@ -210,11 +210,7 @@ def main(argv=None) -> int:
     if not args.no_speed:
         log("measuring FLOP/s")
         report["speed"] = {"peaks": measured_peaks(), "conv_vae_step": conv_vae_step_rate(load_dataset("mnist-5k"))}
-    report["machine"]["loadavg_end"] = loadavg()
-    md = markdown(report)
-    write_results(args.out, "quality", report, md)
-    print()
-    print(md)
+    finish_report(args.out, "quality", report, markdown)
     return 0
 
 

@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from aecore.catalog import MODELS  # noqa: E402
 from aecore.data import load_dataset  # noqa: E402
 from aecore.train import EpochEvent, StepEvent, build_seeded, train  # noqa: E402
-from bench.machine import loadavg, machine_info, minor_faults, summary, write_results  # noqa: E402
+from bench.machine import loadavg, machine_info, minor_faults, summary, finish_report  # noqa: E402
 from bench.tutorial import BATCH, EVAL_BATCH, LR, run_tutorial  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -181,12 +181,7 @@ def main(argv=None) -> int:
     for name in names:
         report["models"][name] = bench_model(name, data, args.epochs, args.repeats, not args.no_warmup, log)
     report["bench_seconds"] = time.perf_counter() - t0
-    report["machine"]["loadavg_end"] = loadavg()
-
-    md = markdown(report)
-    write_results(args.out, "throughput", report, md)
-    print()
-    print(md)
+    finish_report(args.out, "throughput", report, markdown)
     return 0
 
 
