@@ -14,8 +14,8 @@ st.markdown("An **autoencoder** squeezes an image through a small code and rebui
 cards = [
     ("pages/train.py", "Train", ":material/model_training:", "Pick a model and data, watch live loss curves and "
      "reconstructions."),
-    ("pages/reconstruct.py", "Reconstruct & Denoise", ":material/auto_fix_high:", "Originals, noisy inputs and "
-     "outputs, with PSNR and SSIM; try your own pictures."),
+    ("pages/reconstruct.py", "Reconstruct", ":material/auto_fix_high:", "Originals beside noisy inputs and "
+     "outputs, PSNR and SSIM; denoise your own pictures."),
     ("pages/latent.py", "Latent Space", ":material/scatter_plot:", "Codes coloured by digit, the VAE manifold, "
      "samples and interpolation."),
     ("pages/checkerboard.py", "Checkerboard Lab", ":material/grid_on:", "Transposed vs resize convolution, from "
