@@ -23,8 +23,9 @@ VAE = "--epochs 50 --batch-size 32 --lr-schedule cosine --val-split 0.1 --keep-b
 # name -> CLI arguments after `python -m aecore train`
 SHIPPED = {
     "linear_ae": "--model linear_ae --epochs 30 --batch-size 32 --lr 3e-3",
-    "conv_ae": "--model conv_ae --epochs 8",
-    "denoising_ae": "--model denoising_ae --epochs 8 --noise gaussian:0.5",
+    "conv_ae": "--model conv_ae --epochs 20 --lr-schedule cosine --val-split 0.1 --keep-best",
+    "denoising_ae": "--model denoising_ae --epochs 20 --noise gaussian:0.5 --lr-schedule cosine --val-split 0.1 "
+                    "--keep-best",
     "sparse_ae": "--model sparse_ae --epochs 30 --batch-size 32",
     "mlp_vae_z2": f"--model mlp_vae --latent-dim 2 {VAE}",
     "conv_vae_z2": f"--model conv_vae --latent-dim 2 {VAE}",
