@@ -106,7 +106,7 @@ def cmd_train(args) -> int:
     data = load_dataset(args.dataset, max_train=args.max_train)
     val_x = None
     if args.val_split:
-        data, val_x = carve_validation(data, args.val_split, seed=args.seed)
+        data, val_x = carve_validation(data, args.val_split)  # one fixed split: runs with other seeds compare on it
     model = build_seeded(preset.spec(data.shape, args.latent_dim, args.upsample), args.seed)
     best = BestWeights(model)
     ckpt = Checkpoint(model, preset.name, args.dataset, cfg,
