@@ -55,10 +55,13 @@ def nudge_slider(page, label: str):
     """Focus the slider with this label and press the right arrow: one step up, one rerun."""
     def nudge():
         slider = page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider").first
-        before = slider.get_attribute("aria-valuenow")
+        before = slider.input_value()
         slider.press("ArrowRight")
-        if slider.get_attribute("aria-valuenow") == before:
-            raise RuntimeError(f"the slider {label!r} did not move: the page changed, fix this benchmark")
+        for _ in range(40):  # the thumb moves within a few frames
+            if slider.input_value() != before:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"the slider {label!r} did not move: the page changed, fix this benchmark")
     return nudge
 
 
