@@ -1,0 +1,61 @@
+"""What the training loop tells its listeners: an event per optimiser step and per epoch, and the History that
+records them (JSON-serialisable, stored in checkpoints, drawn as learning curves)."""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class StepEvent:
+    step: int  # optimiser steps done, 1-based
+    total_steps: int
+    epoch: int  # 1-based epoch this step belongs to
+    loss: float  # batch mean, nats per image
+    parts: dict[str, float]  # recon / kl / sparsity batch means
+    samples_per_s: float
+    eta_s: float
+
+
+@dataclass
+class EpochEvent:
+    epoch: int
+    epochs: int
+    step: int
+    train: dict[str, float]  # means over the epoch's batches
+    test: dict[str, float]  # means over the test split, same objective
+    elapsed_s: float
+    val: dict[str, float] = field(default_factory=dict)  # means over a validation split carved from train, if any
+
+
+@dataclass
+class History:
+    """Everything a learning-curve plot needs; JSON-serialisable for checkpoints."""
+
+    step: list[int] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)
+    epoch: list[int] = field(default_factory=list)
+    epoch_step: list[int] = field(default_factory=list)  # optimiser step at which each epoch ended
+    train: dict[str, list[float]] = field(default_factory=dict)
+    test: dict[str, list[float]] = field(default_factory=dict)
+    val: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def record(self, event) -> None:
+        if isinstance(event, StepEvent):
+            self.step.append(event.step)
+            self.step_loss.append(event.loss)
+        else:
+            self.epoch.append(event.epoch)
+            self.epoch_step.append(event.step)
+            self.seconds = event.elapsed_s
+            for store, values in ((self.train, event.train), (self.test, event.test), (self.val, event.val)):
+                for k, v in values.items():
+                    store.setdefault(k, []).append(v)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**{k: copy.deepcopy(v) for k, v in d.items() if k in cls.__dataclass_fields__})
