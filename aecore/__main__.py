@@ -104,15 +104,15 @@ def cmd_train(args) -> int:
     if args.keep_best and not args.val_split:
         raise UsageError("--keep-best needs a validation split, e.g. --val-split 0.1")
     data = load_dataset(args.dataset, max_train=args.max_train)
-    val_x = None
+    fit, val_x = data, None
     if args.val_split:
-        data, val_x = carve_validation(data, args.val_split)  # one fixed split: runs with other seeds compare on it
+        fit, val_x = carve_validation(data, args.val_split)  # one fixed split: runs with other seeds compare on it
     model = build_seeded(preset.spec(data.shape, args.latent_dim, args.upsample), args.seed)
     best = BestWeights(model)
     ckpt = Checkpoint(model, preset.name, args.dataset, cfg,
                       extra={"command": "python -m aecore " + " ".join(map(shlex.quote, sys.argv[1:]))})
-    bar = None if args.quiet else _progress_bar(cfg, len(data.train_x))
-    for event in train(model, data.train_x, data.test_x, cfg, val_x=val_x):
+    bar = None if args.quiet else _progress_bar(cfg, len(fit.train_x))
+    for event in train(model, fit.train_x, fit.test_x, cfg, val_x=val_x):
         ckpt.history.record(event)
         best.update(event)
         if bar is not None:
@@ -125,6 +125,7 @@ def cmd_train(args) -> int:
         ckpt.extra["validation_images"] = len(val_x)
     if args.keep_best:
         ckpt.extra["selected_epoch"] = best.restore()  # chosen on validation loss, never on test
+    # the same evaluation as `eval`: the probe on the codes learns from the whole training split
     ckpt.metrics = evaluate_model(model.cpu(), data, cfg, iw_samples=args.iw_samples)
     save_checkpoint(ckpt, out)
     _print_metrics(ckpt.metrics)

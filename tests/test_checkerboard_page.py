@@ -189,12 +189,18 @@ def test_stacking_selector_covers_its_whole_range():
             assert list(table["layers"]) == [1, 2, 3]
 
 
-def test_trained_section_offers_the_missing_models(default_page):
-    at = default_page
+def test_trained_section_offers_the_missing_models():
+    at = open_page()
+    sel = next(s for s in at.selectbox if s.label == "Models compared")
+    assert "5 of 5 upsamplings" in sel.options[sel.index], "the shipped complete set comes first"
+    assert any(b.key == "cb_train_here" for b in at.button), "and the conv AE set is offered beside it"
+    sel.set_value(next(o for o in sel.options if "Conv AE z=32" in o and "1 of 5" in o))  # the shipped conv AE
+    at.run()
     (link,) = at.get("page_link")
     assert link.proto.page == "train"
     query = dict(kv.split("=") for kv in link.proto.query_string.split("&"))
-    assert {"preset", "dataset", "latent", "epochs", "seed"} <= set(query)
+    assert {"preset", "dataset", "latent", "epochs", "seed", "upsample"} <= set(query)
+    assert query["upsample"] in UPSAMPLE_MODES and query["upsample"] != "transposed"
     button = next(b for b in at.button if b.key == "cb_train_here")
     assert " s each)" in button.label
 

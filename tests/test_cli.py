@@ -77,4 +77,7 @@ def test_keep_best_selects_the_epoch_with_the_lowest_validation_loss(tmp_path):
     val = ckpt.history.val["loss"]
     assert len(val) == 3 and ckpt.extra["validation_images"] == 400
     assert ckpt.extra["selected_epoch"] == 1 + min(range(3), key=val.__getitem__)
+    # the stored metrics are what `eval` says: the probe learns from the whole training split, not the carved one
+    evaluated = json.loads(cli("eval", str(out), "--json", "--iw-samples", "0").stdout)["metrics"]
+    assert evaluated["probe_accuracy"] == pytest.approx(ckpt.metrics["probe_accuracy"], abs=1e-9)
     assert cli("train", "--model", "linear_ae", "--keep-best", "--out", str(out)).returncode == 2

@@ -66,6 +66,16 @@ def _offer_training(group: UpsampleGroup, missing: list[str], quick: tuple, quic
             _train_here_button(quick_missing, switch_to=None if group.recipe == quick else repr(quick))
 
 
+def _offer_quick_set(quick: tuple, quick_missing: list[str]) -> None:
+    """Under a complete set of another recipe: the conv AE set, where the pattern survives training."""
+    with st.container(border=True):
+        a, b = st.columns([3, 2], vertical_alignment="center")
+        a.markdown("These decoders can smooth the pattern away after their last upsampling. A decoder that *ends* "
+                   "in its upsampling layer, like the conv AE's, cannot: train that set to compare.")
+        with b:
+            _train_here_button(quick_missing, switch_to=repr(quick))
+
+
 def _busy_factor() -> float:
     """How much slower than idle this machine is right now: 1-minute load average per core, at least 1."""
     try:

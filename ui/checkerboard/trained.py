@@ -19,7 +19,7 @@ from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
 from aecore.viz import to_uint8_image
 from ui.checkerboard.figures import (_colorbar, _heat, _hide_inner_y, _image_axes, _panels_width, _score_help,
                                      spectra_figure)
-from ui.checkerboard.quick_train import QUICK_DATASET, _offer_training, _quick_recipe
+from ui.checkerboard.quick_train import QUICK_DATASET, _offer_quick_set, _offer_training, _quick_recipe
 from ui.state import all_models, dataset
 from ui.widgets import image_rows
 
@@ -63,9 +63,11 @@ def trained_decoders() -> None:
     st.session_state["cb_group"] = group_id
     group = by_id[group_id]
     missing = group.missing(UPSAMPLE_MODES)
+    quick_missing = next(g for g in groups if g.recipe == quick).missing(UPSAMPLE_MODES)
     if missing:
-        quick_group = next(g for g in groups if g.recipe == quick)
-        _offer_training(group, missing, quick, quick_group.missing(UPSAMPLE_MODES))
+        _offer_training(group, missing, quick, quick_missing)
+    elif group.recipe != quick:
+        _offer_quick_set(quick, quick_missing)
     if len(group.members) == 0:
         return
     _compare(group, entries)
