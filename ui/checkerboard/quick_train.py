@@ -69,11 +69,12 @@ def _offer_training(group: UpsampleGroup, missing: list[str], quick: tuple, quic
 def _offer_quick_set(quick: tuple, quick_missing: list[str]) -> None:
     """Under a complete set of another recipe: the conv AE set, where the pattern survives training."""
     with st.container(border=True):
-        a, b = st.columns([3, 2], vertical_alignment="center")
+        a, b = st.columns([1, 1], vertical_alignment="center")
         a.markdown("These decoders can smooth the pattern away after their last upsampling. A decoder that *ends* "
                    "in its upsampling layer, like the conv AE's, cannot: train that set to compare.")
         with b:
-            _train_here_button(quick_missing, switch_to=repr(quick))
+            _train_here_button(quick_missing, switch_to=repr(quick),
+                               what=f"Train a conv AE set of {len(quick_missing)} here")
 
 
 def _busy_factor() -> float:
@@ -99,7 +100,7 @@ class _InlineJob:
         return self
 
 
-def _train_here_button(missing: list[str], switch_to: str | None = None) -> None:
+def _train_here_button(missing: list[str], switch_to: str | None = None, what: str | None = None) -> None:
     """Train the quick set's missing models right here; `switch_to`: show that set afterwards (another set is
     on screen, and this button offers the quick set instead)."""
     if not missing:  # the quick set is complete already: just offer to show it
@@ -108,8 +109,8 @@ def _train_here_button(missing: list[str], switch_to: str | None = None) -> None
                       on_click=st.session_state.update, kwargs={"cb_group": switch_to})
         return
     each = float(np.mean([_estimate_seconds(m) for m in missing]))
-    what = (f"Train the missing {len(missing)} here" if switch_to is None
-            else f"Or train a complete set of {len(missing)} here")
+    what = what or (f"Train the missing {len(missing)} here" if switch_to is None
+                    else f"Or train a complete set of {len(missing)} here")
     cfg = _quick_config()
     clicked = st.button(f"{what} (about {fmt_seconds(each)} each)", type="primary", icon=":material/play_arrow:",
                         key="cb_train_here",
