@@ -50,9 +50,7 @@ BAR_EPOCHS = 50  # each shipped VAE must match the best test epoch the tutorial 
 
 # ---- the shipped models ----------------------------------------------------------------------------------
 
-def evaluate_checkpoint(path: Path, iw_samples: int) -> dict:
-    ckpt = load_checkpoint(path)
-    data = load_dataset(ckpt.dataset)
+def evaluate_checkpoint(name: str, ckpt, data, iw_samples: int) -> dict:
     model = ckpt.model.eval()
     m = evaluate_model(model, data, ckpt.config, iw_samples=iw_samples)
     for sigma in SIGMAS:
@@ -61,17 +59,15 @@ def evaluate_checkpoint(path: Path, iw_samples: int) -> dict:
         m[f"psnr_out_{sigma}"] = psnr_per_image(out, data.test_x).mean().item()
     _, recon = reconstruct_batched(model, data.test_x)
     m["artifact_score"] = artifact_score(recon.numpy(), periods=(2,))
-    return {"name": path.stem, "measured": machine_info(torch.get_num_threads())["date"],
+    return {"name": name, "measured": machine_info(torch.get_num_threads())["date"],
             "model": ckpt.model_name, "dataset": ckpt.dataset, "spec": ckpt.spec.to_dict(),
             "config": ckpt.config.to_dict(), "epochs": ckpt.config.epochs,
             "selected_epoch": ckpt.extra.get("selected_epoch"), "command": ckpt.extra.get("command"),
             "train_seconds": ckpt.extra.get("train_seconds"), "metrics": m}
 
 
-def reference_run(row: dict, epochs: int, log) -> dict:
+def reference_run(row: dict, ckpt, data, epochs: int, log) -> dict:
     """The tutorial loop on the same architecture, beta and data; its test objective after every epoch."""
-    ckpt = load_checkpoint(ROOT / "checkpoints" / f"{row['name']}.pt")
-    data = load_dataset(ckpt.dataset)
     epochs = max(epochs, row["epochs"])
     t0 = time.perf_counter()
 
@@ -228,9 +224,11 @@ def main(argv=None) -> int:
     report["machine"]["loadavg_start"] = loadavg()
     for path in paths:
         log(f"evaluating {path.name}")
-        row = evaluate_checkpoint(path, args.iw_samples)
+        ckpt = load_checkpoint(path)
+        data = load_dataset(ckpt.dataset)
+        row = evaluate_checkpoint(path.stem, ckpt, data, args.iw_samples)
         if not args.no_refs and row["spec"]["variational"]:
-            row["reference"] = reference_run(row, args.ref_epochs, log)
+            row["reference"] = reference_run(row, ckpt, data, args.ref_epochs, log)
         report["models"].append(row)
     if args.only:
         keep_other_rows(report, Path(args.out) / "quality.json")
