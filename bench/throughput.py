@@ -7,10 +7,8 @@ For each model the two paths train the same architecture, built with the same se
 
 * fast: `aecore.train.train(model, train_x, test_x, cfg)` exactly as the library runs it (preloaded tensor,
   shuffled index gathers, fused Adam, channels_last for conv models, eval batch from TrainConfig).
-* ref:  what tutorials write (torchvision.datasets.MNIST + pytorch/examples vae/main.py): a Dataset that keeps
-  uint8 images and makes a PIL image + `transforms.ToTensor()` per item, `DataLoader(shuffle=True,
-  batch_size=100, num_workers=0)`, plain (not fused) `torch.optim.Adam`, NCHW, test loop over a DataLoader
-  with batch 1000 under `torch.no_grad()`.
+* ref:  what tutorials write: the loop in bench/tutorial.py (per-item PIL + ToTensor in a shuffled DataLoader,
+  plain Adam, NCHW, test batch 1000).
 
 Runs are interleaved (fast, ref, fast, ref, ...) so machine noise hits both; repeat r uses seed r in both paths,
 so the spread of the test loss across repeats is the seed-to-seed noise the two paths are compared against.
