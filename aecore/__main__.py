@@ -50,6 +50,9 @@ def build_parser() -> Parser:
                    help="carve this fraction of the training images off as a validation set (e.g. 0.1)")
     t.add_argument("--keep-best", action="store_true",
                    help="keep the weights of the epoch with the lowest validation loss (needs --val-split)")
+    t.add_argument("--refit", action="store_true",
+                   help="after --keep-best picks the epoch on validation, train afresh on the whole training split "
+                        "with the same seed and schedule and stop at that epoch")
     t.add_argument("--iw-samples", type=int, default=50, help="samples for the IW-NLL estimate (0: skip)")
     t.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -92,7 +95,6 @@ def cmd_train(args) -> int:
     from .checkpoints import Checkpoint, save_checkpoint
     from .data import carve_validation, load_dataset
     from .metrics import evaluate_model
-    from .train import BestWeights, EpochEvent, build_seeded, train
 
     preset = get_preset(args.model)
     cfg = preset.config(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
@@ -103,28 +105,26 @@ def cmd_train(args) -> int:
         raise UsageError(f"--out must end in .pt, got {out}")
     if args.keep_best and not args.val_split:
         raise UsageError("--keep-best needs a validation split, e.g. --val-split 0.1")
+    if args.refit and not args.keep_best:
+        raise UsageError("--refit needs --keep-best (and --val-split) to choose the epoch count")
     data = load_dataset(args.dataset, max_train=args.max_train)
     fit, val_x = data, None
     if args.val_split:
         fit, val_x = carve_validation(data, args.val_split)  # one fixed split: runs with other seeds compare on it
-    model = build_seeded(preset.spec(data.shape, args.latent_dim, args.upsample), args.seed)
-    best = BestWeights(model)
-    ckpt = Checkpoint(model, preset.name, args.dataset, cfg,
-                      extra={"command": "python -m aecore " + " ".join(map(shlex.quote, sys.argv[1:]))})
-    bar = None if args.quiet else _progress_bar(cfg, len(fit.train_x))
-    for event in train(model, fit.train_x, fit.test_x, cfg, val_x=val_x):
-        ckpt.history.record(event)
-        best.update(event)
-        if bar is not None:
-            bar.update(1) if not isinstance(event, EpochEvent) else bar.set_postfix(
-                epoch=event.epoch, test_loss=f"{event.test.get('loss', float('nan')):.2f}")
-    if bar is not None:
-        bar.close()
-    ckpt.extra["train_seconds"] = round(ckpt.history.seconds, 2)
+    spec = preset.spec(data.shape, args.latent_dim, args.upsample)
+    extra = {"command": "python -m aecore " + " ".join(map(shlex.quote, sys.argv[1:]))}
+    model, history, best = _fit(spec, cfg, fit, val_x, args)
+    extra["train_seconds"] = round(history.seconds, 2)
     if val_x is not None:
-        ckpt.extra["validation_images"] = len(val_x)
+        extra["validation_images"] = len(val_x)
     if args.keep_best:
-        ckpt.extra["selected_epoch"] = best.restore()  # chosen on validation loss, never on test
+        extra["selected_epoch"] = best.restore()  # chosen on validation loss, never on test
+    if args.refit:  # the epoch count was chosen on validation; now let the model see every training image
+        extra["selection"] = {"val_loss": history.val.get("loss", []), "train_seconds": extra["train_seconds"]}
+        model, history, _ = _fit(spec, cfg, data, None, args, stop_after=extra["selected_epoch"])
+        extra["refit_images"] = len(data.train_x)
+        extra["train_seconds"] = round(extra["train_seconds"] + history.seconds, 2)
+    ckpt = Checkpoint(model, preset.name, args.dataset, cfg, history=history, extra=extra)
     # the same evaluation as `eval`: the probe on the codes learns from the whole training split
     ckpt.metrics = evaluate_model(model.cpu(), data, cfg, iw_samples=args.iw_samples)
     save_checkpoint(ckpt, out)
@@ -133,10 +133,32 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _progress_bar(cfg, n_train):
+def _fit(spec, cfg, data, val_x, args, stop_after: int | None = None):
+    """One training run from a freshly seeded model; returns (model, history, best-on-validation tracker).
+    stop_after ends the run after that epoch, keeping the learning-rate schedule of the full run."""
+    from .events import History
+    from .train import BestWeights, EpochEvent, build_seeded, train
+
+    model = build_seeded(spec, args.seed)
+    history, best = History(), BestWeights(model)
+    steps_per_epoch = -(-len(data.train_x) // cfg.batch_size)
+    bar = None if args.quiet else _progress_bar(cfg, steps_per_epoch * (stop_after or cfg.epochs))
+    for event in train(model, data.train_x, data.test_x, cfg, val_x=val_x):
+        history.record(event)
+        best.update(event)
+        if bar is not None:
+            bar.update(1) if not isinstance(event, EpochEvent) else bar.set_postfix(
+                epoch=event.epoch, test_loss=f"{event.test.get('loss', float('nan')):.2f}")
+        if isinstance(event, EpochEvent) and event.epoch == stop_after:
+            break
+    if bar is not None:
+        bar.close()
+    return model, history, best
+
+
+def _progress_bar(cfg, total):
     from tqdm import tqdm
 
-    total = cfg.epochs * -(-n_train // cfg.batch_size)
     return tqdm(total=min(total, cfg.max_steps or total), unit="step", file=sys.stderr, dynamic_ncols=True)
 
 

@@ -81,3 +81,21 @@ def test_keep_best_selects_the_epoch_with_the_lowest_validation_loss(tmp_path):
     evaluated = json.loads(cli("eval", str(out), "--json", "--iw-samples", "0").stdout)["metrics"]
     assert evaluated["probe_accuracy"] == pytest.approx(ckpt.metrics["probe_accuracy"], abs=1e-9)
     assert cli("train", "--model", "linear_ae", "--keep-best", "--out", str(out)).returncode == 2
+
+
+def test_refit_retrains_on_every_training_image_for_the_epochs_chosen_on_validation(tmp_path):
+    from aecore.checkpoints import load_checkpoint
+
+    common = ["train", "--model", "linear_ae", "--iw-samples", "0", "--quiet"]
+    refit, plain = tmp_path / "refit.pt", tmp_path / "plain.pt"
+    r = cli(*common, "--epochs", "4", "--val-split", "0.1", "--keep-best", "--refit", "--out", str(refit))
+    assert r.returncode == 0, r.stderr
+    ckpt = load_checkpoint(refit)
+    val = ckpt.extra["selection"]["val_loss"]
+    chosen = 1 + min(range(4), key=val.__getitem__)
+    assert len(val) == 4 and ckpt.extra["selected_epoch"] == chosen and ckpt.extra["refit_images"] == 4000
+    assert ckpt.history.epoch == list(range(1, chosen + 1)) and not ckpt.history.val
+    # with a constant learning rate the refit is exactly a plain run of that many epochs on the whole split
+    assert cli(*common, "--epochs", str(chosen), "--out", str(plain)).returncode == 0
+    assert ckpt.history.test["loss"] == load_checkpoint(plain).history.test["loss"]
+    assert cli(*common, "--refit", "--val-split", "0.1", "--out", str(refit)).returncode == 2
