@@ -19,6 +19,10 @@ OUT = ROOT / "checkpoints"
 # beat the tutorial recipe (batch 100, constant lr) on validation; the weights kept are those of the best
 # validation epoch. The checkerboard set is conv_vae_z2 plus four models identical except the upsampling.
 VAE = "--epochs 50 --batch-size 32 --lr-schedule cosine --val-split 0.1 --keep-best"
+# The checkerboard set adds --refit: once validation has picked the epoch, each model trains afresh on all 4,000
+# training images with the same seed and schedule and stops there. Without it the nearest-neighbour model missed
+# the tutorial bar by 0.5 nats (165.3 vs 164.7); the set keeps one shared recipe, so all five are refitted.
+SET = f"{VAE} --refit"
 
 # name -> CLI arguments after `python -m aecore train`
 SHIPPED = {
@@ -28,8 +32,8 @@ SHIPPED = {
                     "--keep-best",
     "sparse_ae": "--model sparse_ae --epochs 30 --batch-size 32",
     "mlp_vae_z2": f"--model mlp_vae --latent-dim 2 {VAE}",
-    "conv_vae_z2": f"--model conv_vae --latent-dim 2 {VAE}",
-    **{f"conv_vae_z2_{mode}": f"--model conv_vae --latent-dim 2 --upsample {mode} {VAE}"
+    "conv_vae_z2": f"--model conv_vae --latent-dim 2 {SET}",
+    **{f"conv_vae_z2_{mode}": f"--model conv_vae --latent-dim 2 --upsample {mode} {SET}"
        for mode in ("transposed4", "nearest", "bilinear", "subpixel")},
     # seed 1: the lowest validation loss of seeds 0, 1, 2 (134.3, 133.9, 135.0 nats; one fixed validation split)
     "conv_vae_z4": f"--model conv_vae --latent-dim 4 {VAE} --seed 1",
