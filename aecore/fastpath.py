@@ -1,4 +1,4 @@
-"""CPU fast paths around slow spots of oneDNN, used by the training loop for conv models.
+"""CPU fast paths around slow spots of oneDNN and MKL, used by the training loop and evaluation.
 
 Each computes a layer in an equivalent, faster form (the same sums regrouped); the model and its parameters are
 untouched, and tests/test_fastpath.py checks outputs and gradients against the plain layers.
@@ -14,9 +14,11 @@ import os
 import torch
 from torch.overrides import TorchFunctionMode
 
+from .fastlinear import has_large_linear, onednn_linear
+
 
 # ---- CPU fast paths around two slow spots of oneDNN (the conv VAE's decoder) ------------------------------
-# Inside the training step, conv models on CPU run under `_ConvFastPaths`, which computes two kinds of layer in
+# Inside the training step, conv models on CPU run under `_CpuFastPaths`, which computes two kinds of layer in
 # an equivalent, faster form (same sums regrouped; the model and its parameters are untouched):
 #
 # 1. conv2d with few output channels, like the conv VAE's last Conv(32 -> 1, k4). oneDNN vectorises a
@@ -159,12 +161,12 @@ def _phased_conv_transpose2d(input, weight, bias=None, stride=1, padding=0, outp
     return _PhasedConvTranspose2d.apply(input, weight, bias, stride, padding, output_padding)
 
 
-class _ConvFastPaths(TorchFunctionMode):
-    """Within this block, conv2d / conv_transpose2d calls that fit take the faster forms above."""
+class _CpuFastPaths(TorchFunctionMode):
+    """Within this block, linear / conv2d / conv_transpose2d calls that fit take the faster forms."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        fast = {torch.conv2d: _phased_conv2d, torch.conv_transpose2d: _phased_conv_transpose2d}.get(func)
+        fast = _FAST.get(func)
         if fast is not None:
             out = fast(*args, **kwargs)
             if out is not None:
@@ -172,10 +174,15 @@ class _ConvFastPaths(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+_FAST = {torch.nn.functional.linear: onednn_linear, torch.conv2d: _phased_conv2d,
+         torch.conv_transpose2d: _phased_conv_transpose2d}
+
+
 def fast_kernels(model, device: torch.device):
-    """A fresh context manager for one forward (+ backward) of model: CPU conv models get `_ConvFastPaths`."""
-    if device.type == "cpu" and model.spec.is_conv:
-        return _ConvFastPaths()
+    """A fresh context manager for one forward (+ backward) of model: `_CpuFastPaths` on CPU where some layer can
+    gain (the mode's Python dispatch costs ~5 % of a linear AE's step, which has nothing to gain)."""
+    if device.type == "cpu" and (model.spec.is_conv or has_large_linear(model)):
+        return _CpuFastPaths()
     return contextlib.nullcontext()
 
 

@@ -165,7 +165,8 @@ def markdown(report: dict) -> str:
         q = r["metrics"]
         elbo = (f"{q['neg_elbo']:.1f} ({q['recon_nats']:.1f} + {q['kl_nats']:.1f})" if "neg_elbo" in q else "-")
         iw = next((v for k, v in q.items() if k.startswith("iw_nll")), None)
-        lines.append(f"| {r['name']} | {r['dataset']} | {r['epochs']} ({r['selected_epoch'] or '-'}) | {elbo} | "
+        refit = ", refit on all training images" if "--refit" in (r.get("command") or "") else ""
+        lines.append(f"| {r['name']} | {r['dataset']} | {r['epochs']} ({r['selected_epoch'] or '-'}{refit}) | {elbo} | "
                      f"{fmt(iw, 1)} | {q['mse']:.4f} | {q['psnr']:.1f} | {q['ssim']:.3f} | "
                      f"{fmt(q.get('probe_accuracy'), 3)} | {q.get('active_units', '-')} | "
                      f"{q['artifact_score']:.2f} |")
