@@ -10,6 +10,8 @@ backward, batch 100: 784 -> 512 2.0x, 512 -> 256 1.6x, 3136 -> 32 1.6x; 784 -> 5
 """
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 MIN_MACS = 4_000_000  # multiply-adds per forward below which the native call is as fast (fixed cost dominates)
@@ -46,10 +48,16 @@ class _OneDNNLinear(torch.autograd.Function):
         return grad_input, grad_weight, grad_bias
 
 
+_LARGE: "weakref.WeakKeyDictionary[torch.nn.Module, bool]" = weakref.WeakKeyDictionary()
+
+
 def has_large_linear(model) -> bool:
-    """Whether a linear layer of model is big enough to gain at common batch sizes (32 and up)."""
-    return AVAILABLE and any(isinstance(m, torch.nn.Linear) and m.weight.numel() * 32 >= MIN_MACS
-                             for m in model.modules())
+    """Whether a linear layer of model is big enough to gain at common batch sizes (32 and up); asked every step,
+    so remembered per model."""
+    if model not in _LARGE:
+        _LARGE[model] = AVAILABLE and any(isinstance(m, torch.nn.Linear) and m.weight.numel() * 32 >= MIN_MACS
+                                          for m in model.modules())
+    return _LARGE[model]
 
 
 def onednn_linear(input, weight, bias=None):

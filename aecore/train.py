@@ -171,7 +171,8 @@ def train(model: Autoencoder, train_x, test_x, cfg: TrainConfig, stop: threading
             if (stop is not None and stop.is_set()) or step >= total:
                 return
             t0 = time.perf_counter()
-            batch = data[order[i : i + cfg.batch_size]].contiguous(memory_format=fmt)
+            # index_select: 6x faster than data[idx] on CPU (5 vs 30 us for 100 MNIST images)
+            batch = data.index_select(0, order[i : i + cfg.batch_size]).contiguous(memory_format=fmt)
             with fast_kernels(model, device):
                 parts = loss_parts(model, batch, cfg, g)
             loss = parts["loss"].mean()
