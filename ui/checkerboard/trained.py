@@ -129,8 +129,10 @@ def _compare(group: UpsampleGroup, entries: dict) -> None:
     what = "outputs" if source == "output" else "differences (output − original)"
     st.plotly_chart(spectra_figure(spectra, f"Mean power spectrum of the {what}, {len(x_all)} test images"),
                     key="cb_trained_spectra", width=_panels_width(len(spectra)))
-    st.dataframe(rows, hide_index=True, column_config=_score_help(
-        "ln(power at the period-2 frequencies, ±0.5 cycles/pixel / power of the bins around them); 0 = none"))
+    columns = _score_help("ln(power at the period-2 frequencies, ±0.5 cycles/pixel / power of the bins around them); "
+                          "0 = none")
+    columns["score of output − original"] = st.column_config.NumberColumn(format="%.2f")
+    st.dataframe(rows, hide_index=True, column_config=columns)
     st.caption(f"Scores and PSNR over {len(x_all)} test images. Here the score looks for period 2 only: these "
                "decoders end in one stride-2 layer, and on 28x28 images the period-4 bins (±0.25 cycles/pixel) "
                "sit where the digits' own strokes have most of their energy. The difference image shows "
