@@ -27,9 +27,9 @@ def _available() -> bool:
 AVAILABLE = _available()
 
 
-def _mm_nt(a, b):
-    """a @ b.T by oneDNN: a (m, k), b (n, k), any strides."""
-    return torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
+def _mm_nt(a, b, bias=None):
+    """a @ b.T (+ bias) by oneDNN: a (m, k), b (n, k), any strides."""
+    return torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
 
 
 class _OneDNNLinear(torch.autograd.Function):
@@ -37,7 +37,7 @@ class _OneDNNLinear(torch.autograd.Function):
     def forward(ctx, input, weight, bias):
         ctx.save_for_backward(input, weight)
         ctx.has_bias = bias is not None
-        return torch.ops.mkldnn._linear_pointwise(input, weight, bias, "none", [], "")
+        return _mm_nt(input, weight, bias)
 
     @staticmethod
     def backward(ctx, grad):
