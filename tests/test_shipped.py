@@ -10,6 +10,11 @@ from aecore.metrics import evaluate_model
 SHIPPED = list_checkpoints(Path(__file__).resolve().parent.parent / "checkpoints")
 CHECKED = ["objective_loss", "mse", "psnr", "ssim", "neg_elbo", "recon_nats", "kl_nats", "denoised_psnr",
            "noisy_input_psnr", "probe_accuracy"]
+# Tolerances from measured noise (bench/probe_noise.py). Between this machine's AVX-512 and AVX2 kernels every metric
+# but the probe agreed to 2.4e-7 relative; 2e-3 also covers the CPU fast paths' regrouped sums. The probe is an
+# argmax over 1,000 test images: codes moved by 1e-6 relative flip up to 2 of them (0.002), and AVX2 vs AVX-512
+# flipped 2 (conv_vae_z2_subpixel 0.525 vs 0.527), so it may move by 5 images.
+TOLERANCE = {"probe_accuracy": dict(rel=0, abs=0.005)}
 
 
 def test_the_promised_checkpoints_are_shipped_and_small():
@@ -36,4 +41,4 @@ def test_shipped_checkpoint_metrics_match_a_fresh_evaluation(path):
     fresh = evaluate_model(ckpt.model, load_dataset(ckpt.dataset), ckpt.config, iw_samples=0)
     for key in CHECKED:
         if key in ckpt.metrics:
-            assert fresh[key] == pytest.approx(ckpt.metrics[key], rel=2e-3, abs=2e-3), key
+            assert fresh[key] == pytest.approx(ckpt.metrics[key], **TOLERANCE.get(key, dict(rel=2e-3, abs=2e-3))), key
