@@ -1,164 +1,244 @@
-"""CPU fast paths around slow spots of oneDNN and MKL, used by the training loop and evaluation.
+"""Which CPU fast path runs on this machine, decided once per process by measurement, and the dispatch to them.
 
-Each computes a layer in an equivalent, faster form (the same sums regrouped); the model and its parameters are
-untouched, and tests/test_fastpath.py checks outputs and gradients against the plain layers.
-`fast_kernels(model, device)` wraps one forward (+ backward); `keep_freed_memory()` is called once per process.
+The fast paths (fastlinear.py, fastconv.py, the BCE form in losses.py, channels_last for conv models) were tuned
+on an AVX-512 AMD EPYC; on another CPU one can lose (issue #10: the conv VAE fell from 1.49x to 1.32x on AVX2).
+So each is used only where it wins *here*:
+
+1. a guard: the torch version range the private/low-level operator was tested with, the CPU capability PyTorch
+   reports, and a numerical self-check against the plain layer (values and gradients). A failed guard turns the
+   path off; nothing else can turn it on.
+2. a short measurement (~1 s in all): the fast and the plain form of each, interleaved, on the shapes the shipped
+   models use; a path stays on only if it is at least `MIN_GAIN` faster.
+
+`plan()` returns the decision (computed on first use); `use_plan()` installs one (a training worker gets its
+parent's, so it does not measure again); `AECORE_FASTPATHS=none|all|name,name` overrides the measurement
+(benchmarks, tests). `TAKEN` counts the calls each path actually served, so tests can assert what ran.
+Models enter `fast_kernels(model)` in their own encode/decode methods (models.py): training, evaluation and every
+page use the same forms.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import copy
 import ctypes
-import math
 import os
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from .fastlinear import has_large_linear, onednn_linear
+from . import fastconv, fastlinear
+
+TESTED_TORCH = ((2, 1), (2, 99))  # the private operators' signatures were checked over this range
+MIN_GAIN = 1.08  # a fast path must beat the plain form by 8 % in the measurement to be used
+TAKEN: collections.Counter = collections.Counter()  # calls served by each fast path (name -> count)
 
 
-# ---- CPU fast paths around two slow spots of oneDNN (the conv VAE's decoder) ------------------------------
-# Inside the training step, conv models on CPU run under `_CpuFastPaths`, which computes two kinds of layer in
-# an equivalent, faster form (same sums regrouped; the model and its parameters are untouched):
-#
-# 1. conv2d with few output channels, like the conv VAE's last Conv(32 -> 1, k4). oneDNN vectorises a
-#    channels_last conv over output channels in blocks of 16, so 1 output channel leaves 15 of 16 lanes idle:
-#    25-30 % of the conv VAE's step for ~5 % of its FLOPs. Output pixel (R*a + p, R*b + q) is output channel
-#    (p, q) of a stride-R conv whose (k + R - 1)^2 kernel is the k^2 kernel shifted by (p, q), zeros elsewhere;
-#    PixelShuffle(R) puts the R*R channels back in place. R = 4: 16 channels, 3x the multiply-adds, all lanes
-#    busy. Forward + backward, batch 100: 1.95x for Conv(32 -> 1, k4), 1.4x for Conv(32 -> 3, k4); 3x3 kernels
-#    gain nothing (0.9-1.1x) and stay as they are.
-# 2. stride-2 transposed convs with an odd output size (2k + 1, the conv VAE's 7 -> 15 -> 31). oneDNN runs their
-#    forward at ~1/2.5 of the FLOP rate it reaches for even sizes. Each output phase (row parity, column parity)
-#    is a plain conv of the input with a sub-kernel (2x2, 2x1, 1x2, 1x1 taps for k3): four regular convs, the
-#    same multiply-adds. Forward, batch 100: 2.4x and 1.9x for the conv VAE's two layers, 1.3-3.1x for 16-256
-#    channels (even output sizes: 0.6-0.8x, so those stay native). The backward is the native one (oneDNN's
-#    transposed-conv backward is fast), through a custom autograd.Function.
-# Gradients agree with the plain layers to ~1e-6 (relative); the forward to float rounding.
+@dataclass(frozen=True)
+class Plan:
+    linear: bool = False  # large nn.Linear through oneDNN's inner product (fastlinear.py)
+    conv: bool = False  # few-output-channel conv2d by phases (fastconv.py, fast path 1)
+    conv_transpose: bool = False  # odd-size stride-2 transposed conv by phases (fastconv.py, fast path 2)
+    bce: bool = False  # the vectorised Bernoulli NLL (losses.py)
+    channels_last: bool = False  # conv models in NHWC memory format
+    reason: str = ""  # how it was decided, for benchmarks and bug reports
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        return cls(**{k: d[k] for k in (f.name for f in fields(cls)) if k in d})
 
 
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
+PATHS = tuple(f.name for f in fields(Plan) if f.name != "reason")
+_plan: Plan | None = None
+_plan_lock = threading.Lock()
 
 
-def _cpu_f32_4d(input, weight) -> bool:
-    return (isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor) and input.dim() == 4
-            and weight.dim() == 4 and input.device.type == "cpu" and input.dtype == weight.dtype == torch.float32)
+def plan() -> Plan:
+    """This process's plan: installed, forced by AECORE_FASTPATHS, or measured once on first use."""
+    global _plan
+    if _plan is None:
+        with _plan_lock:
+            if _plan is None:
+                _plan = _choose(os.environ.get("AECORE_FASTPATHS", "auto").strip().lower())
+    return _plan
 
 
-_PHASE_INDEX: dict[tuple[int, int, int, int], torch.Tensor] = {}
+def use_plan(p: Plan | dict | None) -> Plan:
+    """Install a plan (None: forget it, so the next `plan()` decides again)."""
+    global _plan
+    _plan = Plan.from_dict(p) if isinstance(p, dict) else p
+    return _plan
 
 
-def _phase_index(oc: int, kh: int, kw: int, r: int) -> torch.Tensor:
-    """(oc*r*r, kh+r-1, kw+r-1) positions into the flattened (oc*kh*kw) kernel plus one trailing zero."""
-    key = (oc, kh, kw, r)
-    if key not in _PHASE_INDEX:
-        with torch.inference_mode(False):  # cached: a first call under inference_mode must not poison training
-            _PHASE_INDEX[key] = _make_phase_index(oc, kh, kw, r)
-    return _PHASE_INDEX[key]
+def _choose(mode: str) -> Plan:
+    guards = {name: guard() for name, guard in GUARDS.items()}
+    ok = {name: not problem for name, problem in guards.items()}
+    off = "; ".join(f"{n}: {p}" for n, p in guards.items() if p)
+    if mode == "none":
+        return Plan(reason="AECORE_FASTPATHS=none")
+    if mode != "auto":
+        wanted = set(PATHS) if mode == "all" else {w.strip() for w in mode.split(",")}
+        return Plan(**{n: n in wanted and ok[n] for n in PATHS}, reason=f"AECORE_FASTPATHS={mode}" +
+                    (f" (guarded off: {off})" if off else ""))
+    gains = {n: measure_gain(n) if ok[n] else 0.0 for n in PATHS}
+    why = ", ".join(f"{n} {g:.2f}x" for n, g in gains.items() if ok[n])
+    return Plan(**{n: gains[n] >= MIN_GAIN for n in PATHS},
+                reason=f"measured on {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads: "
+                       f"{why}" + (f"; guarded off: {off}" if off else ""))
 
 
-def _make_phase_index(oc: int, kh: int, kw: int, r: int) -> torch.Tensor:
-    idx = torch.full((oc, r, r, kh + r - 1, kw + r - 1), oc * kh * kw, dtype=torch.long)
-    for o in range(oc):
-        taps = torch.arange(o * kh * kw, (o + 1) * kh * kw).view(kh, kw)
-        for p in range(r):
-            for q in range(r):
-                idx[o, p, q, p:p + kh, q:q + kw] = taps
-    return idx.flatten(0, 2)
+# ---- guards: each returns None when the path may run here, else why not ---------------------------------------
 
 
-def _phase_factor(oc: int, kh: int, kw: int, h_out: int, w_out: int) -> int:
-    """R in (1, 2, 4) with the least predicted cost: wasted vector lanes x extra multiply-adds; 1 = leave as is."""
-    lanes = lambda ch: math.ceil(ch / 16) * 16 / ch  # noqa: E731
-    best, best_cost = 1, lanes(oc)
-    for r in (2, 4):
-        if h_out % r == 0 and w_out % r == 0:
-            cost = lanes(oc * r * r) * (kh + r - 1) * (kw + r - 1) / (kh * kw)
-            if cost * 2 <= best_cost:  # only where the model predicts at least 2x
-                best, best_cost = r, cost
-    return best
+def torch_version_problem(version: str = torch.__version__) -> str | None:
+    try:
+        major_minor = tuple(int(p) for p in version.split("+")[0].split(".")[:2])
+    except ValueError:
+        return f"unrecognised torch version {version!r}"
+    lo, hi = TESTED_TORCH
+    return None if lo <= major_minor <= hi else f"torch {version} is outside the tested range {lo}-{hi}"
 
 
-def _phased_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """Fast path 1 (see above), or None where it does not apply."""
-    if not (_cpu_f32_4d(input, weight) and input.is_contiguous(memory_format=torch.channels_last)
-            and groups == 1 and weight.shape[0] < 16
-            and not isinstance(padding, str) and _pair(stride) == (1, 1) and _pair(dilation) == (1, 1)):
+def _self_check(fast, plain, *inputs) -> str | None:
+    """Values and gradients of fast(*inputs) against plain(*inputs); None when they agree."""
+    try:
+        results = []
+        for fn in (fast, plain):
+            xs = [t.detach().clone().requires_grad_(t.is_floating_point()) for t in inputs]
+            y = fn(*xs)
+            if y is None:
+                return "does not apply to its own test shape"
+            (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+            results.append([y.detach()] + [t.grad for t in xs if t.grad is not None])
+        for a, b in zip(*results):
+            if not torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()) + 1e-5):
+                return "disagrees with the plain layer"
         return None
-    oc, ic, kh, kw = weight.shape
-    ph, pw = _pair(padding)
-    h_out, w_out = input.shape[2] + 2 * ph - kh + 1, input.shape[3] + 2 * pw - kw + 1
-    r = _phase_factor(oc, kh, kw, h_out, w_out) if h_out > 0 and w_out > 0 and kh * kw >= 16 else 1
-    if r == 1:
-        return None
-    flat = torch.cat([weight.transpose(0, 1).reshape(ic, -1), weight.new_zeros(ic, 1)], dim=1)
-    phased = flat[:, _phase_index(oc, kh, kw, r)].transpose(0, 1).contiguous(memory_format=torch.channels_last)
-    y = torch.conv2d(input, phased, None if bias is None else bias.repeat_interleave(r * r), r, (ph, pw))
-    return torch.pixel_shuffle(y, r)
+    except Exception as e:  # an operator whose signature changed: the guard's whole point
+        return f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
 
 
-def _phase_plan(size_in: int, k: int, s: int, p: int, size_out: int, r: int):
-    """One axis of a transposed conv, phase r: (first output, taps reversed, input slice lo..hi)."""
-    o0 = (r - p) % s  # outputs o with (o + p) % s == r: o0, o0 + s, ...
-    count = len(range(o0, size_out, s))
-    taps = list(range(r, k, s))[::-1]  # out[o] = sum_j x[q - j] * w[r + s*j], q = (o + p - r) / s
-    q0 = (o0 + p - r) // s
-    return o0, taps, q0 - (len(taps) - 1), q0 + count - 1  # a valid conv over x[lo..hi] gives `count` outputs
+def _guard_linear() -> str | None:
+    if not fastlinear.AVAILABLE:
+        return "this PyTorch build has no oneDNN linear"
+    g = torch.Generator().manual_seed(0)
+    x, w, b = (torch.randn(s, generator=g) for s in ((100, 784), (512, 784), (512,)))
+    return torch_version_problem() or _self_check(fastlinear.onednn_linear, F.linear, x, w, b)
 
 
-def _conv_transpose_by_phases(x, w, b, stride, padding, output_padding):
-    (s, _), (ph, pw) = stride, padding
-    x = x.contiguous(memory_format=torch.channels_last)  # e.g. the (N, 64, 7, 7) view after nn.Unflatten
-    n, _, ih, iw = x.shape
-    ic, oc, kh, kw = w.shape
-    oh, ow = (ih - 1) * s - 2 * ph + kh + output_padding[0], (iw - 1) * s - 2 * pw + kw + output_padding[1]
-    out = torch.empty((n, oc, oh, ow), dtype=x.dtype, memory_format=torch.channels_last)
-    wt = w.transpose(0, 1)  # (out, in, kh, kw): a regular conv's weight
-    for rh in range(s):
-        h0, th, hlo, hhi = _phase_plan(ih, kh, s, ph, oh, rh)
-        for rw in range(s):
-            w0, tw, wlo, whi = _phase_plan(iw, kw, s, pw, ow, rw)
-            xs = x[:, :, max(hlo, 0):hhi + 1, max(wlo, 0):whi + 1]
-            top, bottom, left, right = max(-hlo, 0), max(hhi - ih + 1, 0), max(-wlo, 0), max(whi - iw + 1, 0)
-            if (top, left) != (bottom, right):  # the conv's own zero padding is symmetric; else pad (a copy)
-                xs, top, left = torch.nn.functional.pad(xs, (left, right, top, bottom)), 0, 0
-            kernel = wt[:, :, th][:, :, :, tw].contiguous(memory_format=torch.channels_last)
-            out[:, :, h0::s, w0::s] = torch.conv2d(xs, kernel, b, 1, (top, left))
-    return out
+def _guard_conv() -> str | None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 32, 15, 15, generator=g).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(1, 32, 4, 4, generator=g).contiguous(memory_format=torch.channels_last)
+    return _self_check(fastconv.phased_conv2d, torch.conv2d, x, w)
 
 
-class _PhasedConvTranspose2d(torch.autograd.Function):
-    """Forward by phases (fast path 2), backward by the native transposed-conv backward."""
-
-    @staticmethod
-    def forward(ctx, input, weight, bias, stride, padding, output_padding):
-        ctx.save_for_backward(input, weight)
-        ctx.conf = stride, padding, output_padding, None if bias is None else list(bias.shape)
-        return _conv_transpose_by_phases(input, weight, bias, stride, padding, output_padding)
-
-    @staticmethod
-    def backward(ctx, grad):
-        input, weight = ctx.saved_tensors
-        stride, padding, output_padding, bias_sizes = ctx.conf
-        need = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias_sizes is not None and ctx.needs_input_grad[2]]
-        gi, gw, gb = torch.ops.aten.convolution_backward(grad, input, weight, bias_sizes, list(stride), list(padding),
-                                                         [1, 1], True, list(output_padding), 1, need)
-        return gi, gw, gb, None, None, None
+def _guard_conv_transpose() -> str | None:
+    if fastconv.CONVOLUTION_BACKWARD is None:
+        return "this PyTorch has no aten.convolution_backward"
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 32, 7, 7, generator=g).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(32, 16, 3, 3, generator=g)
+    return torch_version_problem() or _self_check(
+        lambda a, b: fastconv.phased_conv_transpose2d(a, b, None, 2, 1),  # 7 -> 13: an odd size
+        lambda a, b: torch.conv_transpose2d(a, b, None, 2, 1), x, w)
 
 
-def _phased_conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                             dilation=1):
-    """Fast path 2 (see above), or None where it does not apply."""
-    if not (_cpu_f32_4d(input, weight) and groups == 1 and _pair(stride) == (2, 2)
-            and _pair(dilation) == (1, 1) and weight.shape[1] >= 16 and min(weight.shape[2:]) >= 2):
-        return None
-    stride, padding, output_padding = (2, 2), _pair(padding), _pair(output_padding)
-    oh = (input.shape[2] - 1) * 2 - 2 * padding[0] + weight.shape[2] + output_padding[0]
-    ow = (input.shape[3] - 1) * 2 - 2 * padding[1] + weight.shape[3] + output_padding[1]
-    if oh % 2 == 0 or ow % 2 == 0:  # even sizes: oneDNN's own path is the faster one (measured 0.6-0.8x by phases)
-        return None
-    return _PhasedConvTranspose2d.apply(input, weight, bias, stride, padding, output_padding)
+def _guard_bce() -> str | None:
+    from .losses import bernoulli_nll_fast
+
+    g = torch.Generator().manual_seed(0)
+    logits, t = torch.randn(8, 784, generator=g) * 5, torch.rand(8, 784, generator=g)
+    return _self_check(lambda a, b: bernoulli_nll_fast(a, b),
+                       lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction="none"), logits, t)
+
+
+GUARDS = {"linear": _guard_linear, "conv": _guard_conv, "conv_transpose": _guard_conv_transpose,
+          "bce": _guard_bce, "channels_last": lambda: None}
+
+
+# ---- measurement: fast vs plain on the shipped models' shapes ---------------------------------------------------
+
+
+def _time_pair(fast, plain, repeats: int = 7) -> float:
+    """plain time / fast time, each the minimum over interleaved repeats of forward + backward."""
+    best = {"fast": float("inf"), "plain": float("inf")}
+    for i in range(repeats + 1):
+        for name, fn in (("fast", fast), ("plain", plain)):
+            t0 = time.perf_counter()
+            fn()
+            if i:  # the first round warms caches and oneDNN's kernel selection
+                best[name] = min(best[name], time.perf_counter() - t0)
+    return best["plain"] / best["fast"]
+
+
+def _fwd_bwd(fn, *tensors, grads: int | None = None):
+    """forward + backward of fn, with gradients for the first `grads` tensors (all by default)."""
+    def run():
+        xs = [t.detach().requires_grad_(grads is None or i < grads) for i, t in enumerate(tensors)]
+        fn(*xs).sum().backward()
+    return run
+
+
+def measure_gain(name: str) -> float:
+    """How many times faster the fast form of `name` is than the plain one here (forward + backward)."""
+    g = torch.Generator().manual_seed(0)
+    cl = torch.channels_last
+    if name == "linear":  # the MLP VAE's 784 -> 512 layer, batch 100
+        x, w, b = torch.randn(100, 784, generator=g), torch.randn(512, 784, generator=g), torch.randn(512, generator=g)
+        return _time_pair(_fwd_bwd(fastlinear.onednn_linear, x, w, b), _fwd_bwd(F.linear, x, w, b))
+    if name == "conv":  # the conv VAE's last layer, Conv(32 -> 1, k4) on 31x31, batch 32
+        x = torch.randn(32, 32, 31, 31, generator=g).contiguous(memory_format=cl)
+        w = torch.randn(1, 32, 4, 4, generator=g).contiguous(memory_format=cl)
+        return _time_pair(_fwd_bwd(fastconv.phased_conv2d, x, w), _fwd_bwd(torch.conv2d, x, w))
+    if name == "conv_transpose":  # the conv VAE's 15 -> 31 layer, batch 32
+        x = torch.randn(32, 64, 15, 15, generator=g).contiguous(memory_format=cl)
+        w = torch.randn(64, 32, 3, 3, generator=g).contiguous(memory_format=cl)
+        return _time_pair(_fwd_bwd(lambda a, b: fastconv.phased_conv_transpose2d(a, b, None, 2), x, w),
+                          _fwd_bwd(lambda a, b: torch.conv_transpose2d(a, b, None, 2), x, w))
+    if name == "bce":
+        from .losses import bernoulli_nll_fast
+
+        logits, t = torch.randn(100, 784, generator=g), torch.rand(100, 784, generator=g)
+        plain = lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction="none")  # noqa: E731
+        return _time_pair(_fwd_bwd(bernoulli_nll_fast, logits, t, grads=1), _fwd_bwd(plain, logits, t, grads=1))
+    if name == "channels_last":  # the conv VAE's encoder and decoder, NHWC vs NCHW, batch 32
+        from .models import ModelSpec, build_model
+
+        with torch.random.fork_rng(devices=[]):  # building initialises weights from the global RNG
+            nchw = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True))
+        nhwc = copy.deepcopy(nchw).to(memory_format=cl)
+        x = torch.rand(32, 1, 28, 28, generator=g)
+        plain_layers = lambda m: lambda inp: m.decoder(m.fc_mu(m.encoder(inp)))  # noqa: E731 (no fast paths here)
+        return _time_pair(_fwd_bwd(plain_layers(nhwc), x.contiguous(memory_format=cl)),
+                          _fwd_bwd(plain_layers(nchw), x), 3)
+    raise ValueError(f"unknown fast path {name!r}")
+
+
+# ---- dispatch --------------------------------------------------------------------------------------------------
+
+
+def _counted(name, fn):
+    def run(*args, **kwargs):
+        if not getattr(plan(), name):
+            return None
+        out = fn(*args, **kwargs)
+        if out is not None:
+            TAKEN[name] += 1
+        return out
+    return run
+
+
+_FAST = {F.linear: _counted("linear", fastlinear.onednn_linear),
+         torch.conv2d: _counted("conv", fastconv.phased_conv2d),
+         torch.conv_transpose2d: _counted("conv_transpose", fastconv.phased_conv_transpose2d)}
 
 
 class _CpuFastPaths(TorchFunctionMode):
@@ -174,23 +254,47 @@ class _CpuFastPaths(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-_FAST = {torch.nn.functional.linear: onednn_linear, torch.conv2d: _phased_conv2d,
-         torch.conv_transpose2d: _phased_conv_transpose2d}
+def _can_gain(model) -> bool:
+    """Whether some layer of model can take a fast path under the plan (remembered per model and plan: it is asked
+    on every call)."""
+    p = plan()
+    cached = model.__dict__.get("_aecore_fast")
+    if cached is None or cached[0] is not p:
+        gain = (model.spec.is_conv and (p.conv or p.conv_transpose)) or (p.linear and fastlinear.has_large_linear(model))
+        model.__dict__["_aecore_fast"] = cached = (p, bool(gain))
+    return cached[1]
 
 
-def fast_kernels(model, device: torch.device):
-    """A fresh context manager for one forward (+ backward) of model: `_CpuFastPaths` on CPU where some layer can
-    gain (the mode's Python dispatch costs ~5 % of a linear AE's step, which has nothing to gain)."""
-    if device.type == "cpu" and (model.spec.is_conv or has_large_linear(model)):
-        return _CpuFastPaths()
-    return contextlib.nullcontext()
+def fast_kernels(model):
+    """A fresh context manager for a forward of model: `_CpuFastPaths` where the model is on the CPU and some layer
+    can gain (the mode's Python dispatch costs ~5 % of a linear AE's step, which has nothing to gain)."""
+    try:
+        on_cpu = next(model.parameters()).device.type == "cpu"
+    except StopIteration:
+        on_cpu = False
+    return _CpuFastPaths() if on_cpu and _can_gain(model) else contextlib.nullcontext()
 
 
-# ---- CPU fast path: keep freed activation memory for the next step ----------------------------------------
+def memory_format(model) -> torch.memory_format:
+    """The memory format conv models run in under the plan (channels_last only on the CPU, where it was measured)."""
+    return torch.channels_last if model.spec.is_conv and plan().channels_last else torch.contiguous_format
+
+
+def adopt(model):
+    """Put a model's weights in the plan's memory format (idempotent); returns the model."""
+    fmt = memory_format(model)
+    if model.__dict__.get("_aecore_format") is not fmt:
+        model.to(memory_format=fmt)
+        model.__dict__["_aecore_format"] = fmt
+    return model
+
+
+# ---- keep freed activation memory for the next step (training processes only) ----------------------------------
 # glibc hands large blocks back to the OS as soon as they are freed (mmap'd blocks, heap trimming), so every
 # step of a conv model touches tens of MB of fresh pages: ~10,000 page faults per conv VAE step (batch 100,
 # channels_last), 20-25 % of the step. Raising the two thresholds once keeps that memory in the process for
-# reuse; blocks above 32 MB still go to mmap, and at most 256 MB of free heap is kept. Process-wide, glibc only.
+# reuse; blocks above 32 MB still go to mmap, and at most 256 MB of free heap is kept. It is process-wide, so it is
+# called by the training loop, which runs in its own worker process under the app (jobs.py), never in the server.
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from <malloc.h>
 _malloc_tuned = False

@@ -1,22 +1,40 @@
-"""A training run in a background thread: start, watch a thread-safe snapshot, stop within one step."""
+"""A training run in its own worker process: start, watch a snapshot, stop within one step, or end it outright.
+
+Why a process, not a thread (issue #10): in a thread, the run shares the Streamlit server's GIL and torch thread
+pool with every page that is drawn, and a watched conv VAE run fell to 7 images/s. In its own process the run has
+its own interpreter and threads (as many as `runtime.threads_for` gives it), and the server only copies small
+messages off a queue. The worker gets the model's spec and initial weights, the data as arrays, the config, its
+thread count and the parent's fast-path plan (so it does not measure again); it sends back every training event,
+a preview after each epoch and the weights after each epoch and at the end, so Stop, an error or even a killed
+process keeps the last good weights.
+
+Workers start from a fork server that has already imported torch and aecore (Linux; `spawn` elsewhere), so a run
+starts in well under a second after the first.
+"""
 from __future__ import annotations
 
+import io
+import multiprocessing as mp
+import queue
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
+from . import fastpath, runtime
+from .events import EpochEvent, History, StepEvent
 from .noise import corrupt
-from .train import EpochEvent, History, StepEvent, TrainConfig, TrainingError, train
+from .train import TrainConfig, TrainingError, train
 
 
 @dataclass
 class JobSnapshot:
     """A consistent copy of a job's state, safe to read from any thread."""
 
-    status: str  # "running" | "done" | "stopped" | "error"
+    status: str  # "starting" | "running" | "stopping" | "done" | "stopped" | "error"
     step: int
     total_steps: int
     epoch: int
@@ -31,44 +49,92 @@ class JobSnapshot:
 
     @property
     def finished(self) -> bool:
-        return self.status != "running"
+        return self.status in ("done", "stopped", "error")
 
     @property
     def progress(self) -> float:
         return self.step / self.total_steps if self.total_steps else 0.0
 
 
-class TrainingJob:
-    """Runs `train()` in a daemon thread. The model is trained in place; read it only once `finished`."""
+def _context():
+    """The fork server where the platform has one (fast starts: torch is imported once), else spawn. Never plain
+    fork: the server process has threads (Streamlit's, torch's) that a fork would copy mid-flight."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["__main__", "aecore.jobs"])  # __main__: imported once, not per run
+        return ctx
+    return mp.get_context("spawn")
 
-    def __init__(self, model, train_x, test_x, cfg: TrainConfig, preview_images: torch.Tensor | None = None):
+
+def _state_bytes(model) -> bytes:
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, buf)
+    return buf.getvalue()
+
+
+def _load_state(model, data: bytes) -> None:
+    model.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+
+
+class TrainingJob:
+    """Runs `train()` in a worker process. `model` is the freshly built model; it receives the trained weights
+    when the run ends (read it only once `finished`)."""
+
+    def __init__(self, model, train_x, test_x, cfg: TrainConfig, preview_images: torch.Tensor | None = None,
+                 threads: int | None = None, val_x=None):
         self.model, self.cfg = model, cfg
-        self._train_x, self._test_x = train_x, test_x
         # the preview shows what the model is asked to do: clean for plain AEs, corrupted for denoising ones
         self.preview_input = None if preview_images is None else corrupt(
             preview_images, cfg.noise_spec, torch.Generator().manual_seed(cfg.seed))
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self.threads = threads or runtime.threads_for(1)
         steps_per_epoch = -(-len(train_x) // cfg.batch_size)
         total = cfg.epochs * steps_per_epoch
-        self._state = dict(status="running", step=0, total_steps=min(total, cfg.max_steps or total), epoch=0,
+        self._state = dict(status="starting", step=0, total_steps=min(total, cfg.max_steps or total), epoch=0,
                            epochs=cfg.epochs, samples_per_s=0.0, eta_s=float("nan"), error=None, last={})
         self._history = History()
         self._preview: torch.Tensor | None = None
-        self._started = time.perf_counter()
-        self._ended: float | None = None
-        self._thread = threading.Thread(target=self._run, name="aecore-train", daemon=True)
+        self._weights: bytes | None = None
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._started = self._ended = None
+        ctx = _context()
+        self._stop = ctx.Event()
+        self._queue = ctx.Queue()
+        arrays = [None if t is None else t.detach().cpu().numpy() for t in (train_x, test_x, val_x, self.preview_input)]
+        self._process = ctx.Process(
+            target=_worker_main, name="aecore-train", daemon=True,
+            args=(model.spec.to_dict(), _state_bytes(model), arrays, cfg.to_dict(), self.threads,
+                  fastpath.plan().to_dict(), self._stop, self._queue))
+        self._reader = threading.Thread(target=self._read, name="aecore-train-reader", daemon=True)
 
     def start(self) -> "TrainingJob":
-        self._thread.start()
+        self._started = time.perf_counter()
+        self._process.start()
+        self._reader.start()
         return self
 
     def stop(self) -> None:
-        """Ask the loop to stop; it checks before every step."""
+        """Ask the worker to stop; it checks before every step, then sends its weights and exits."""
         self._stop.set()
+        with self._lock:
+            if self._state["status"] in ("starting", "running"):
+                self._state["status"] = "stopping"
 
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+    def kill(self, reason: str = "the run was ended") -> None:
+        """End the worker outright (it did not stop in time, or its visitor left); the model keeps the weights of
+        the last finished epoch."""
+        self._stop.set()
+        if self._process.is_alive():
+            self._process.kill()
+        self._finish("stopped", reason)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the run has ended and its result is in; True if it has."""
+        return self._finished.wait(timeout)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
 
     @property
     def history(self) -> History:
@@ -77,47 +143,112 @@ class TrainingJob:
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             end = self._ended or time.perf_counter()
-            return JobSnapshot(**self._state, elapsed_s=end - self._started,
+            return JobSnapshot(**self._state, elapsed_s=end - (self._started or end),
                                history=History.from_dict(self._history.to_dict()),
                                preview=None if self._preview is None else self._preview.clone())
 
-    def _run(self) -> None:
-        status, error = "done", None
-        try:
-            for event in train(self.model, self._train_x, self._test_x, self.cfg, self._stop):
-                self._on_event(event)
-            if self._stop.is_set():
-                status = "stopped"
-        except TrainingError as e:
-            status, error = "error", str(e)
-        except MemoryError:
-            status, error = "error", "out of memory: try a smaller batch size, model or dataset"
-        except Exception as e:  # a background thread must never die silently
-            status, error = "error", f"{type(e).__name__}: {e}"
-            traceback.print_exc()
+    # ---- the parent's side: a thread that copies the worker's messages into the snapshot ----
+
+    def _read(self) -> None:
+        while not self._finished.is_set():
+            try:
+                kind, payload = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    self._drain()
+                    if not self._finished.is_set():
+                        code = self._process.exitcode
+                        self._finish("error", f"the training process ended unexpectedly (exit code {code})")
+                continue
+            except Exception as e:  # a message cut short by a killed worker, a closed pipe
+                self._finish("error", f"lost contact with the training process ({type(e).__name__})")
+                return
+            self._handle(kind, payload)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                kind, payload = self._queue.get_nowait()
+            except Exception:  # empty, or cut short by a killed worker
+                return
+            self._handle(kind, payload)
+
+    def _handle(self, kind: str, payload) -> None:
+        if kind == "started":
+            with self._lock:
+                if self._state["status"] == "starting":
+                    self._state["status"] = "running"
+        elif kind == "event":
+            with self._lock:
+                self._history.record(payload)
+                if isinstance(payload, StepEvent):
+                    self._state.update(step=payload.step, epoch=payload.epoch, samples_per_s=payload.samples_per_s,
+                                       eta_s=payload.eta_s, last={"loss": payload.loss, **payload.parts})
+        elif kind == "epoch":  # weights and preview after an epoch
+            weights, preview = payload
+            with self._lock:
+                self._weights = weights
+                if preview is not None:
+                    self._preview = torch.from_numpy(preview)
+        elif kind == "end":
+            status, error, weights = payload
+            with self._lock:
+                self._weights = weights or self._weights
+            self._finish(status, error)
+
+    def _finish(self, status: str, error: str | None) -> None:
         with self._lock:
+            if self._finished.is_set():
+                return
+            if self._weights is not None:
+                _load_state(self.model, self._weights)
+            self.model.eval()
             self._state.update(status=status, error=error, eta_s=0.0)
             self._ended = time.perf_counter()
-        self.model.eval()
+            self._finished.set()
 
-    def _on_event(self, event) -> None:
-        preview = self._make_preview() if isinstance(event, EpochEvent) else None
-        with self._lock:
-            self._history.record(event)
-            if isinstance(event, StepEvent):
-                self._state.update(step=event.step, epoch=event.epoch, samples_per_s=event.samples_per_s,
-                                   eta_s=event.eta_s, last={"loss": event.loss, **event.parts})
-            if preview is not None:
-                self._preview = preview
 
-    @torch.inference_mode()
-    def _make_preview(self):
-        """Runs in the training thread, between steps, so it never races the optimiser."""
-        if self.preview_input is None:
-            return None
-        was_training = self.model.training
-        self.model.eval()
-        device = next(self.model.parameters()).device
-        out = self.model.reconstruct(self.preview_input.to(device)).cpu()
-        self.model.train(was_training)
-        return out
+# ---- the worker's side ------------------------------------------------------------------------------------------
+
+
+def _worker_main(spec: dict, weights: bytes, arrays, cfg: dict, threads: int, plan: dict, stop, out) -> None:
+    """Entry point of the training process. Every outcome ends with one ("end", ...) message."""
+    from .models import ModelSpec, build_model
+
+    runtime.use_threads(threads)
+    fastpath.use_plan(plan)
+    status, error, model = "done", None, None
+    try:
+        config = TrainConfig.from_dict(cfg)
+        model = build_model(ModelSpec.from_dict(spec))
+        _load_state(model, weights)
+        train_x, test_x, val_x, preview = (None if a is None else torch.from_numpy(a) for a in arrays)
+        out.put(("started", None))
+        for event in train(model, train_x, test_x, config, stop, val_x=val_x):
+            out.put(("event", event))
+            if isinstance(event, EpochEvent):
+                out.put(("epoch", (_state_bytes(model), _preview(model, preview))))
+        if stop.is_set():
+            status = "stopped"
+    except TrainingError as e:  # e.g. NaN: train() has put back the last good weights
+        status, error = "error", str(e)
+    except MemoryError:
+        status, error = "error", "out of memory: try a smaller batch size, model or dataset"
+    except Exception as e:  # the parent must always hear how the run ended
+        status, error = "error", f"{type(e).__name__}: {e}"
+        traceback.print_exc()
+    out.put(("end", (status, error, None if model is None else _state_bytes(model))))
+    out.close()
+    out.join_thread()  # make sure the last message is flushed before the process exits
+
+
+@torch.inference_mode()
+def _preview(model, images) -> np.ndarray | None:
+    if images is None:
+        return None
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = model.reconstruct(images.to(device)).cpu().numpy()
+    model.train(was_training)
+    return out

@@ -7,13 +7,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .fastpath import TAKEN, plan
+
 RECON_LOSSES = ("bce", "mse", "l1")
 
 
 def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """Summed over pixels, (N,). bce: Bernoulli NLL in nats; mse/l1: on sigmoid(logits) in [0, 1]."""
     if kind == "bce":  # from logits: stable where sigmoid saturates
-        per_pixel = (_BernoulliNLL.apply(logits, target) if logits.device.type == "cpu"
+        per_pixel = (bernoulli_nll_fast(logits, target) if logits.device.type == "cpu" and plan().bce
                      else F.binary_cross_entropy_with_logits(logits, target, reduction="none"))
     elif kind == "mse":
         per_pixel = (torch.sigmoid(logits) - target).square()
@@ -44,6 +46,12 @@ class _BernoulliNLL(torch.autograd.Function):
         grad_logits = grad * (torch.sigmoid(logits) - target) if ctx.needs_input_grad[0] else None
         grad_target = -grad * logits if ctx.needs_input_grad[1] else None
         return grad_logits, grad_target
+
+
+def bernoulli_nll_fast(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Elementwise Bernoulli NLL from logits by `_BernoulliNLL` (fastpath.py decides where it is used)."""
+    TAKEN["bce"] += 1
+    return _BernoulliNLL.apply(logits, target)
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -5,12 +5,15 @@ Every model maps images (N, C, H, W) in [0, 1] to a code and back to *logits* of
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
+
+from .fastpath import fast_kernels
 
 FAMILIES = ("linear", "mlp", "conv_ae", "conv_vae")
 UPSAMPLE_MODES = ("transposed", "transposed4", "nearest", "bilinear", "subpixel")
@@ -82,6 +85,17 @@ class ForwardOutput(NamedTuple):
     logvar: torch.Tensor | None = None
 
 
+def _fast(method):
+    """Run a model method under the CPU fast paths chosen for this machine (fastpath.py): training, evaluation and
+    every page go through these three methods, so all of them get the same forms."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with fast_kernels(self):
+            return method(self, *args, **kwargs)
+    return run
+
+
 class Autoencoder(nn.Module):
     """encoder body -> code head(s) -> decoder; deterministic AE or VAE depending on `spec.variational`."""
 
@@ -100,11 +114,13 @@ class Autoencoder(nn.Module):
     def variational(self) -> bool:
         return self.spec.variational
 
+    @_fast
     def encode_distribution(self, x):
         """(N, C, H, W) -> mu, logvar, each (N, latent). VAEs only."""
         h = self.encoder(x)
         return self.fc_mu(h), self.fc_logvar(h)
 
+    @_fast
     def encode(self, x):
         """Deterministic code (N, latent): z for an AE, the posterior mean for a VAE."""
         h = self.encoder(x)
@@ -116,20 +132,21 @@ class Autoencoder(nn.Module):
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
+    @_fast
     def decode_logits(self, z):
         return self.decoder(z)
 
     def decode(self, z):
         """(N, latent) -> images (N, C, H, W) in [0, 1]."""
-        return torch.sigmoid(self.decoder(z))
+        return torch.sigmoid(self.decode_logits(z))
 
     def forward(self, x, generator: torch.Generator | None = None) -> ForwardOutput:
         if not self.variational:
             z = self.encode(x)
-            return ForwardOutput(self.decoder(z), z)
+            return ForwardOutput(self.decode_logits(z), z)
         mu, logvar = self.encode_distribution(x)
         z = self.reparameterize(mu, logvar, generator)
-        return ForwardOutput(self.decoder(z), z, mu, logvar)
+        return ForwardOutput(self.decode_logits(z), z, mu, logvar)
 
     def reconstruct(self, x):
         """Images in [0, 1] decoded from the deterministic code (no sampling)."""

@@ -16,7 +16,7 @@ from typing import Iterator
 import torch
 
 from .events import EpochEvent, History, StepEvent  # noqa: F401 (History: part of the training API)
-from .fastpath import fast_kernels, keep_freed_memory
+from .fastpath import adopt, keep_freed_memory, memory_format
 from .losses import RECON_LOSSES, kl_divergence, reconstruction_loss, sparsity_penalty
 from .models import Autoencoder, ModelSpec, build_model
 from .noise import Noise, corrupt
@@ -112,9 +112,10 @@ def loss_parts(model: Autoencoder, target, cfg: TrainConfig, generator=None) -> 
 
 
 def prepare(model: Autoencoder, x: torch.Tensor, device: torch.device):
-    """Conv models run channels_last: on CPU only NHWC convolutions reach the vector units' peak."""
-    fmt = torch.channels_last if model.spec.is_conv else torch.contiguous_format
-    return x.to(device).contiguous(memory_format=fmt)
+    """Inputs (and, once, the weights) in the memory format chosen for this machine (fastpath.py): on AVX-512 only
+    NHWC convolutions reach the vector units' peak."""
+    adopt(model)
+    return x.to(device).contiguous(memory_format=memory_format(model))
 
 
 @torch.inference_mode()
@@ -126,9 +127,7 @@ def evaluate(model: Autoencoder, x: torch.Tensor, cfg: TrainConfig, seed: int | 
     model.eval()
     totals: dict[str, float] = {}
     for i in range(0, len(x), cfg.eval_batch_size):
-        batch = prepare(model, x[i : i + cfg.eval_batch_size], device)
-        with fast_kernels(model, device):
-            parts = loss_parts(model, batch, cfg, g)
+        parts = loss_parts(model, prepare(model, x[i : i + cfg.eval_batch_size], device), cfg, g)
         for k, v in parts.items():
             totals[k] = totals.get(k, 0.0) + v.sum().item()
     model.train(was_training)
@@ -149,8 +148,8 @@ def train(model: Autoencoder, train_x, test_x, cfg: TrainConfig, stop: threading
     device = pick_device(cfg.device)
     if device.type == "cpu":
         keep_freed_memory()
-    fmt = torch.channels_last if model.spec.is_conv else torch.contiguous_format
-    model.to(device=device, memory_format=fmt).train()
+    fmt = memory_format(model)
+    adopt(model.to(device)).train()
     data = train_x.to(device)  # the whole split stays one tensor: batches are index gathers, no per-item Python
     n = len(data)
     if n == 0:
@@ -173,8 +172,7 @@ def train(model: Autoencoder, train_x, test_x, cfg: TrainConfig, stop: threading
             t0 = time.perf_counter()
             # index_select: 6x faster than data[idx] on CPU (5 vs 30 us for 100 MNIST images)
             batch = data.index_select(0, order[i : i + cfg.batch_size]).contiguous(memory_format=fmt)
-            with fast_kernels(model, device):
-                parts = loss_parts(model, batch, cfg, g)
+            parts = loss_parts(model, batch, cfg, g)
             loss = parts["loss"].mean()
             value = loss.item()
             if not math.isfinite(value):

@@ -1,4 +1,6 @@
 import pytest
+
+import aecore  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
 import torch
 
 torch.set_num_threads(2)

@@ -1,100 +1,189 @@
-"""The CPU fast paths compute the same layers: outputs and gradients match the plain PyTorch ones."""
-import contextlib
-
+"""The CPU fast paths: chosen per machine behind guards, really taken where chosen, and the same numbers."""
 import pytest
 import torch
 from torch import nn
 
-from aecore import fastlinear
-from aecore.fastpath import fast_kernels
+from aecore import fastconv, fastlinear, fastpath
+from aecore.fastpath import Plan, fast_kernels
 from aecore.models import ModelSpec, build_model
 from aecore.train import TrainConfig, loss_parts
 
+ALL = Plan(linear=True, conv=True, conv_transpose=True, bce=True, channels_last=True, reason="test: all")
+NONE = Plan(reason="test: none")
 
-CPU = torch.device("cpu")
-CONV_VAE = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True))  # conv models always run in the fast-path mode
+
+@pytest.fixture
+def plan():
+    """Install a plan for one test, then let the process decide again."""
+    before = fastpath._plan
+    yield fastpath.use_plan
+    fastpath.use_plan(before)
 
 
-def outputs_and_grads(layer, x, fast):
+def run(layer, x, taken_by=None):
+    """Output, input gradient and parameter gradients of layer(x) (inside a model's fast-path block)."""
     layer.zero_grad()
     x = x.detach().clone().requires_grad_(True)
-    ctx = fast_kernels(CONV_VAE, CPU) if fast else torch.autograd.graph.saved_tensors_hooks(
-        lambda t: t, lambda t: t)
-    with ctx:
+    holder = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True))  # a model that can gain
+    fastpath.TAKEN.clear()
+    with fast_kernels(holder):
         y = layer(x)
-        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+    (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+    if taken_by is not None:
+        assert fastpath.TAKEN[taken_by] >= 1, f"{taken_by} was not taken: {dict(fastpath.TAKEN)}"
     return y.detach(), x.grad, [p.grad.clone() for p in layer.parameters()]
 
 
-@pytest.mark.parametrize("layer, shape", [
-    (nn.Conv2d(32, 1, 4), (4, 32, 31, 31)),  # the conv VAE's last layer: few output channels
-    (nn.Conv2d(32, 3, 4), (2, 32, 35, 35)),
-    (nn.ConvTranspose2d(64, 64, 3, stride=2), (4, 64, 7, 7)),  # odd output sizes: 7 -> 15
-    (nn.ConvTranspose2d(64, 32, 3, stride=2), (2, 64, 15, 11)),
-])
-def test_fast_paths_match_the_plain_layers(layer, shape):
+CASES = [
+    (nn.Conv2d(32, 1, 4), (4, 32, 31, 31), "conv"),  # the conv VAE's last layer: few output channels
+    (nn.Conv2d(32, 3, 4), (2, 32, 35, 35), "conv"),
+    (nn.ConvTranspose2d(64, 64, 3, stride=2), (4, 64, 7, 7), "conv_transpose"),  # odd output sizes: 7 -> 15
+    (nn.ConvTranspose2d(64, 32, 3, stride=2), (2, 64, 15, 11), "conv_transpose"),
+]
+if fastlinear.AVAILABLE:
+    CASES += [(nn.Linear(784, 512), (100, 784), "linear"), (nn.Linear(3136, 32), (100, 3136), "linear"),
+              (nn.Linear(32, 3136), (100, 32), "linear")]
+
+
+@pytest.mark.parametrize("layer, shape, path", CASES, ids=[f"{c[2]}-{tuple(c[1])}" for c in CASES])
+def test_each_fast_path_is_taken_where_planned_and_matches_the_plain_layer(plan, layer, shape, path):
     torch.manual_seed(0)
-    layer = layer.to(memory_format=torch.channels_last)
-    x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
-    plain, fast = outputs_and_grads(layer, x, False), outputs_and_grads(layer, x, True)
+    if len(shape) == 4:
+        layer = layer.to(memory_format=torch.channels_last)
+    x = torch.randn(shape)
+    x = x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+    plan(NONE)
+    plain = run(layer, x)
+    assert fastpath.TAKEN[path] == 0  # plan off: the plain layer ran
+    plan(ALL)
+    fast = run(layer, x, taken_by=path)
     assert torch.allclose(plain[0], fast[0], atol=1e-4, rtol=1e-4)
-    assert torch.allclose(plain[1], fast[1], atol=1e-4, rtol=1e-4)
-    for a, b in zip(plain[2], fast[2]):
+    for a, b in zip([plain[1], *plain[2]], [fast[1], *fast[2]]):
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-4)
 
 
-def test_a_first_forward_in_inference_mode_does_not_break_later_training():
+def test_the_conv_vae_runs_its_conv_fast_paths_in_training_and_in_inference(plan, mnist):
+    plan(ALL)
+    model = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True))
+    fastpath.adopt(model)
+    x = mnist.test_x[:32].contiguous(memory_format=torch.channels_last)
+    fastpath.TAKEN.clear()
+    loss_parts(model, x, TrainConfig(), torch.Generator().manual_seed(0))["loss"].mean().backward()
+    assert fastpath.TAKEN["conv"] == 1 and fastpath.TAKEN["conv_transpose"] == 2 and fastpath.TAKEN["bce"] == 1
+    fastpath.TAKEN.clear()
+    with torch.inference_mode():
+        model.decode(torch.zeros(5, 2))  # the manifold, prior samples and IW-NLL decode like this
+        model.reconstruct(x)
+    assert fastpath.TAKEN["conv"] == 2 and fastpath.TAKEN["conv_transpose"] == 4
+
+
+def test_a_whole_model_gives_the_same_loss_and_gradients_with_and_without_fast_paths(plan):
+    results = []
+    for p in (NONE, ALL):
+        plan(p)
+        for spec in (ModelSpec("mlp", (1, 28, 28), 2, True), ModelSpec("conv_vae", (1, 28, 28), 2, True)):
+            torch.manual_seed(0)
+            model = fastpath.adopt(build_model(spec))
+            x = torch.rand(32, 1, 28, 28).contiguous(memory_format=fastpath.memory_format(model))
+            loss = loss_parts(model, x, TrainConfig(), torch.Generator().manual_seed(0))["loss"].mean()
+            loss.backward()
+            results.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
+    for (loss_a, grads_a), (loss_b, grads_b) in zip(results[:2], results[2:]):
+        assert loss_a == pytest.approx(loss_b, rel=1e-5)
+        for a, b in zip(grads_a, grads_b):
+            assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
+
+
+def test_a_first_forward_in_inference_mode_does_not_break_later_training(plan):
     # The app evaluates a model (inference_mode) before anyone trains one; cached kernels must stay trainable.
+    plan(ALL)
     layer = nn.Conv2d(32, 2, 5).to(memory_format=torch.channels_last)  # a shape no other test builds first
     x = torch.randn(2, 32, 12, 12).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), fast_kernels(CONV_VAE, CPU):
+    fastpath.TAKEN.clear()
+    with torch.inference_mode(), fast_kernels(build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True))):
         layer(x)
-    plain, fast = outputs_and_grads(layer, x, False), outputs_and_grads(layer, x, True)
+    assert fastpath.TAKEN["conv"] == 1
+    plan(NONE)
+    plain = run(layer, x)
+    plan(ALL)
+    fast = run(layer, x, taken_by="conv")
     for a, b in zip(plain[2], fast[2]):
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-4)
 
 
-@pytest.mark.skipif(not fastlinear.AVAILABLE, reason="this PyTorch build has no oneDNN")
-@pytest.mark.parametrize("features", [(784, 512), (512, 784), (3136, 32), (32, 3136), (256, 512)])
-def test_onednn_linear_matches_the_plain_layer(features):
-    torch.manual_seed(0)
-    layer = nn.Linear(*features)
-    x = torch.rand(100, features[0])
-    with fast_kernels(CONV_VAE, CPU):
-        assert layer(x).grad_fn.name() == "_OneDNNLinearBackward"  # the fast path is really taken
-    plain, fast = outputs_and_grads(layer, x, False), outputs_and_grads(layer, x, True)
-    assert torch.allclose(plain[0], fast[0], atol=1e-5, rtol=1e-4)
-    for a, b in zip([plain[1], *plain[2]], [fast[1], *fast[2]]):
-        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
-
-
-def test_small_layers_and_other_shapes_stay_native():
-    for layer, inp in ((nn.Linear(256, 2), torch.rand(100, 256)), (nn.Linear(784, 512), torch.rand(4, 3, 784))):
-        with fast_kernels(CONV_VAE, CPU):
+def test_small_layers_and_other_shapes_stay_native(plan):
+    plan(ALL)
+    for layer, inp in ((nn.Linear(256, 2), torch.rand(100, 256)), (nn.Linear(784, 512), torch.rand(4, 3, 784)),
+                       (nn.Conv2d(32, 32, 3), torch.rand(2, 32, 9, 9)), (nn.ConvTranspose2d(64, 32, 4, 2, 1),
+                                                                        torch.rand(2, 64, 7, 7))):  # even 14x14
+        fastpath.TAKEN.clear()
+        with fast_kernels(build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True))):
             y = layer(inp)
-        assert y.grad_fn.name() != "_OneDNNLinearBackward"
-        assert torch.allclose(y, layer(inp))
+        assert sum(fastpath.TAKEN.values()) == 0 and torch.allclose(y, layer(inp))
 
 
-def test_a_whole_mlp_vae_loss_and_gradients_match_with_and_without_fast_paths():
-    torch.manual_seed(0)
-    model = build_model(ModelSpec("mlp", (1, 28, 28), 2, True))
-    x, cfg = torch.rand(32, 1, 28, 28), TrainConfig()
-    results = []
-    for fast in (False, True):
-        model.zero_grad()
-        g = torch.Generator().manual_seed(0)
-        with fast_kernels(model, CPU) if fast else contextlib.nullcontext():
-            loss = loss_parts(model, x, cfg, g)["loss"].mean()
-        loss.backward()
-        results.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
-    assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
-    for a, b in zip(results[0][1], results[1][1]):
-        assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
+def test_only_models_with_something_to_gain_pay_for_the_fast_path_mode(plan):
+    import contextlib
 
-
-def test_only_models_with_something_to_gain_pay_for_the_fast_path_mode():
     on = lambda family, z: not isinstance(  # noqa: E731
-        fast_kernels(build_model(ModelSpec(family, (1, 28, 28), z, False)), CPU), contextlib.nullcontext)
-    assert on("conv_ae", 2) and on("mlp", 2)  # convs; the 784 -> 512 layer
+        fast_kernels(build_model(ModelSpec(family, (1, 28, 28), z, False))), contextlib.nullcontext)
+    plan(ALL)
+    assert on("conv_ae", 2) and on("mlp", 2) == fastlinear.AVAILABLE  # convs; the 784 -> 512 layer
     assert not on("linear", 50)  # 784 -> 50: below the size where oneDNN gains
+    plan(Plan(linear=False, conv=True, conv_transpose=True))
+    assert on("conv_ae", 2) and not on("mlp", 2)
+    plan(NONE)
+    assert not on("conv_ae", 2) and not on("mlp", 2)
+
+
+# ---- the choice per machine ----------------------------------------------------------------------------------
+
+
+def test_the_guards_pass_on_this_torch_and_refuse_versions_outside_the_tested_range():
+    for name, guard in fastpath.GUARDS.items():
+        if name == "linear" and not fastlinear.AVAILABLE:
+            continue
+        assert guard() is None, f"{name}: {guard()}"
+    assert fastpath.torch_version_problem("2.14.1+cu130") is None
+    for version in ("1.13.1", "3.0.0", "nightly"):
+        assert fastpath.torch_version_problem(version)
+
+
+def test_a_guard_that_fails_keeps_its_path_off_even_when_forced(monkeypatch):
+    monkeypatch.setitem(fastpath.GUARDS, "conv_transpose", lambda: "aten.convolution_backward changed")
+    monkeypatch.setitem(fastpath.GUARDS, "linear", lambda: fastpath.torch_version_problem("3.1.0"))
+    forced = fastpath._choose("all")
+    assert forced.conv and forced.bce and not forced.conv_transpose and not forced.linear
+    assert "convolution_backward changed" in forced.reason
+
+
+def test_the_self_check_catches_an_operator_that_computes_something_else():
+    x, w = torch.randn(4, 8), torch.randn(3, 8)
+    assert fastpath._self_check(torch.nn.functional.linear, torch.nn.functional.linear, x, w) is None
+    assert fastpath._self_check(lambda a, b: 1.01 * a @ b.t(), torch.nn.functional.linear, x, w)
+    assert fastpath._self_check(lambda a, b: None, torch.nn.functional.linear, x, w)
+
+
+@pytest.mark.parametrize("mode, expect", [("none", set()), ("conv,bce", {"conv", "bce"})])
+def test_the_environment_can_force_the_choice(mode, expect):
+    assert {n for n in fastpath.PATHS if getattr(fastpath._choose(mode), n)} == expect
+
+
+def test_the_measured_choice_keeps_exactly_the_paths_that_won_here():
+    import re
+
+    measured = fastpath._choose("auto")
+    gains = {n: float(g) for n, g in re.findall(r"(\w+) ([\d.]+)x", measured.reason)}
+    assert set(gains) == set(fastpath.PATHS) - ({"linear"} if not fastlinear.AVAILABLE else set())
+    for name, gain in gains.items():
+        assert gain > 0.2 and getattr(measured, name) == (gain >= fastpath.MIN_GAIN), (name, measured.reason)
+
+
+def test_a_plan_survives_the_trip_to_a_worker():
+    p = Plan(linear=True, conv=False, conv_transpose=True, bce=False, channels_last=True, reason="x")
+    assert Plan.from_dict(p.to_dict()) == p
+
+
+def test_phase_factor_only_where_the_model_predicts_a_clear_gain():
+    assert fastconv._phase_factor(1, 4, 4, 28, 28) == 4
+    assert fastconv._phase_factor(32, 4, 4, 28, 28) == 1  # already fills the vector lanes

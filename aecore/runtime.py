@@ -1,0 +1,106 @@
+"""The one place that decides how much CPU this process may use, and how its threads wait.
+
+Three facts shape it (issue #10, measured on 2-core AMD EPYCs):
+- `os.cpu_count()` counts the host's CPUs, not the ones this process may use. A container (Streamlit Community
+  Cloud, Docker, Kubernetes) gets fewer through its affinity mask or a CFS quota (cgroup v2 `cpu.max`, v1
+  `cpu.cfs_quota_us`); more threads than that only time-slice against each other.
+- OpenMP threads spin for a while at every barrier by default. On a CPU shared with other work (the Streamlit
+  server, a browser, a second run) a spinning thread burns the time slice its partner needs: the conv VAE trained
+  at 80-224 images/s with 2 spinning threads under load, 591-712 with `OMP_WAIT_POLICY=PASSIVE`. The wait policy is
+  read once, when libgomp loads with torch, so it must be set before the first `import torch`: `aecore/__init__.py`
+  calls `prepare_openmp()`, and every entry point (app, CLI, training workers) imports `aecore` first.
+- Concurrent runs share the budget: each gets `threads_for(runs)`.
+
+`AECORE_CPUS=N` overrides the detected budget (benchmarks, or a deployment that knows better).
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+
+WAIT_POLICY = "PASSIVE"
+
+
+def prepare_openmp() -> bool:
+    """Make OpenMP threads sleep rather than spin while they wait. Must run before torch is first imported;
+    returns whether it was in time. A policy the user set (OMP_WAIT_POLICY, or libgomp's GOMP_SPINCOUNT) wins."""
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+    return "torch" not in sys.modules
+
+
+def _affinity_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _cgroup_dirs(root: Path) -> list[Path]:
+    """This process's cgroup directories (v2 unified path, v1 cpu controller path), then the root."""
+    dirs = []
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controllers == "" or "cpu" in controllers.split(","):
+                for base in (root, root / "cpu", root / "cpu,cpuacct"):
+                    dirs.append(base / path.lstrip("/"))
+    except (OSError, ValueError):
+        pass
+    return dirs + [root, root / "cpu", root / "cpu,cpuacct"]
+
+
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs allowed by the CFS quota (cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`), None when unlimited."""
+    for d in _cgroup_dirs(root):
+        try:
+            quota, period = (d / "cpu.max").read_text().split()[:2]
+            if quota != "max":
+                return int(quota) / int(period)
+            return None
+        except (OSError, ValueError):
+            pass
+        try:
+            quota = int((d / "cpu.cfs_quota_us").read_text())
+            period = int((d / "cpu.cfs_period_us").read_text())
+            return quota / period if quota > 0 and period > 0 else None
+        except (OSError, ValueError):
+            pass
+    return None
+
+
+def cpu_budget() -> int:
+    """CPUs this process may really use: the affinity mask, capped by the cgroup quota (rounded up: a 1.5-CPU
+    quota still runs 2 threads well), or AECORE_CPUS. At least 1."""
+    override = os.environ.get("AECORE_CPUS", "").strip()
+    if override.isdigit() and int(override) >= 1:
+        return int(override)
+    cpus = _affinity_cpus()
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        cpus = min(cpus, max(1, math.ceil(limit - 0.1)))
+    return max(1, cpus)
+
+
+def threads_for(concurrent_runs: int = 1, budget: int | None = None) -> int:
+    """Intra-op threads for one of `concurrent_runs` runs sharing the budget (at least 1 each)."""
+    budget = cpu_budget() if budget is None else budget
+    return max(1, budget // max(1, concurrent_runs))
+
+
+def use_threads(n: int) -> int:
+    """Set torch's intra-op thread count for this process; returns it."""
+    import torch
+
+    n = max(1, int(n))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def describe() -> dict:
+    """What the policy sees, for benchmarks and the CLI's `list`."""
+    return {"cpu_budget": cpu_budget(), "affinity_cpus": _affinity_cpus(), "cgroup_cpus": cgroup_cpu_limit(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default: spin)")}
