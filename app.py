@@ -1,10 +1,11 @@
 """Autoencoder Studio: the entry point. Builds the navigation and the shared sidebar; pages do the rest."""
+import aecore  # noqa: F401  (first: the OpenMP wait policy must be set before torch loads; aecore/runtime.py)
 import streamlit as st
 
-from ui.state import init_torch
+from ui.state import init_runtime
 
 st.set_page_config(page_title="Autoencoder Studio", page_icon=":material/blur_on:", layout="wide")
-init_torch()
+init_runtime()
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),

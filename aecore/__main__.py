@@ -197,6 +197,10 @@ def main(argv=None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        if args.command in ("train", "eval"):
+            from .runtime import cpu_budget, use_threads
+
+            use_threads(cpu_budget())  # the CPUs this process may really use (affinity, cgroup quota)
         return {"list": cmd_list, "train": cmd_train, "eval": cmd_eval}[args.command](args)
     except (UsageError, CheckpointError, DatasetError, TrainingError, ValueError) as e:
         print(f"aecore: error: {e}", file=sys.stderr)

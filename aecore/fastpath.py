@@ -65,8 +65,9 @@ def plan() -> Plan:
     global _plan
     if _plan is None:
         with _plan_lock:
-            if _plan is None:
-                _plan = _choose(os.environ.get("AECORE_FASTPATHS", "auto").strip().lower())
+            if _plan is None:  # the first call may come from inside inference_mode (a page drawing a model)
+                with torch.inference_mode(False), torch.enable_grad():
+                    _plan = _choose(os.environ.get("AECORE_FASTPATHS", "auto").strip().lower())
     return _plan
 
 
@@ -87,7 +88,7 @@ def _choose(mode: str) -> Plan:
         wanted = set(PATHS) if mode == "all" else {w.strip() for w in mode.split(",")}
         return Plan(**{n: n in wanted and ok[n] for n in PATHS}, reason=f"AECORE_FASTPATHS={mode}" +
                     (f" (guarded off: {off})" if off else ""))
-    gains = {n: measure_gain(n) if ok[n] else 0.0 for n in PATHS}
+    gains = {n: _safe_gain(n) if ok[n] else 0.0 for n in PATHS}
     why = ", ".join(f"{n} {g:.2f}x" for n, g in gains.items() if ok[n])
     return Plan(**{n: gains[n] >= MIN_GAIN for n in PATHS},
                 reason=f"measured on {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads: "
@@ -185,6 +186,13 @@ def _fwd_bwd(fn, *tensors, grads: int | None = None):
         xs = [t.detach().requires_grad_(grads is None or i < grads) for i, t in enumerate(tensors)]
         fn(*xs).sum().backward()
     return run
+
+
+def _safe_gain(name: str) -> float:
+    try:
+        return measure_gain(name)
+    except Exception:  # a measurement that fails leaves its path off; it must never stop the caller
+        return 0.0
 
 
 def measure_gain(name: str) -> float:

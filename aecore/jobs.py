@@ -9,16 +9,18 @@ a preview after each epoch and the weights after each epoch and at the end, so S
 process keeps the last good weights.
 
 Workers start from a fork server that has already imported torch and aecore (Linux; `spawn` elsewhere), so a run
-starts in well under a second after the first.
+starts in well under a second after the first (`warm_up()` starts the server ahead of time).
 """
 from __future__ import annotations
 
 import io
 import multiprocessing as mp
 import queue
+import sys
 import threading
 import time
 import traceback
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +48,7 @@ class JobSnapshot:
     preview: torch.Tensor | None  # (K, C, H, W) reconstructions of fixed test images after the last epoch
     error: str | None = None
     last: dict = field(default_factory=dict)  # last step's loss parts
+    metrics: dict | None = None  # test metrics of the final model, once the worker has computed them
 
     @property
     def finished(self) -> bool:
@@ -61,9 +64,26 @@ def _context():
     fork: the server process has threads (Streamlit's, torch's) that a fork would copy mid-flight."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["__main__", "aecore.jobs"])  # __main__: imported once, not per run
+        ctx.set_forkserver_preload(["aecore.jobs"])
         return ctx
     return mp.get_context("spawn")
+
+
+_start_lock = threading.Lock()
+
+
+def _start(process) -> None:
+    """Start a worker without the parent's `__main__`. multiprocessing re-imports the parent's main script in
+    every child (for pickled functions defined there); under Streamlit that is the page being drawn, so each
+    worker would run the whole app. Workers need nothing from `__main__` (their target is `_worker_main`), so it
+    is hidden for the moment of the start."""
+    with _start_lock:
+        real = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            process.start()
+        finally:
+            sys.modules["__main__"] = real
 
 
 def _state_bytes(model) -> bytes:
@@ -81,7 +101,10 @@ class TrainingJob:
     when the run ends (read it only once `finished`)."""
 
     def __init__(self, model, train_x, test_x, cfg: TrainConfig, preview_images: torch.Tensor | None = None,
-                 threads: int | None = None, val_x=None):
+                 threads: int | None = None, val_x=None, labels=None, metrics_iw_samples: int | None = None):
+        """labels: (train_y, test_y) for the final evaluation's probe; metrics_iw_samples: if not None, the worker
+        evaluates the final model (`metrics.evaluate_model`) after sending its weights, so the result is usable at
+        once and the metrics follow."""
         self.model, self.cfg = model, cfg
         # the preview shows what the model is asked to do: clean for plain AEs, corrupted for denoising ones
         self.preview_input = None if preview_images is None else corrupt(
@@ -94,22 +117,26 @@ class TrainingJob:
         self._history = History()
         self._preview: torch.Tensor | None = None
         self._weights: bytes | None = None
+        self._metrics: dict | None = None
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._started = self._ended = None
         ctx = _context()
         self._stop = ctx.Event()
+        self._threads = ctx.Value("i", self.threads, lock=False)  # the registry may re-share the CPU budget
         self._queue = ctx.Queue()
-        arrays = [None if t is None else t.detach().cpu().numpy() for t in (train_x, test_x, val_x, self.preview_input)]
+        train_y, test_y = labels or (None, None)
+        arrays = [None if t is None else t.detach().cpu().numpy()
+                  for t in (train_x, test_x, val_x, self.preview_input, train_y, test_y)]
         self._process = ctx.Process(
             target=_worker_main, name="aecore-train", daemon=True,
-            args=(model.spec.to_dict(), _state_bytes(model), arrays, cfg.to_dict(), self.threads,
-                  fastpath.plan().to_dict(), self._stop, self._queue))
+            args=(model.spec.to_dict(), _state_bytes(model), arrays, cfg.to_dict(), self._threads,
+                  fastpath.plan().to_dict(), self._stop, self._queue, metrics_iw_samples))
         self._reader = threading.Thread(target=self._read, name="aecore-train-reader", daemon=True)
 
     def start(self) -> "TrainingJob":
         self._started = time.perf_counter()
-        self._process.start()
+        _start(self._process)
         self._reader.start()
         return self
 
@@ -128,6 +155,10 @@ class TrainingJob:
             self._process.kill()
         self._finish("stopped", reason)
 
+    def set_threads(self, n: int) -> None:
+        """Change the worker's thread count; it applies it between steps (when another run starts or ends)."""
+        self.threads = self._threads.value = max(1, int(n))
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the run has ended and its result is in; True if it has."""
         return self._finished.wait(timeout)
@@ -143,14 +174,14 @@ class TrainingJob:
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             end = self._ended or time.perf_counter()
-            return JobSnapshot(**self._state, elapsed_s=end - (self._started or end),
+            return JobSnapshot(**self._state, elapsed_s=end - (self._started or end), metrics=self._metrics,
                                history=History.from_dict(self._history.to_dict()),
                                preview=None if self._preview is None else self._preview.clone())
 
     # ---- the parent's side: a thread that copies the worker's messages into the snapshot ----
 
     def _read(self) -> None:
-        while not self._finished.is_set():
+        while self._process.is_alive() or not self._finished.is_set():  # metrics may follow the end
             try:
                 kind, payload = self._queue.get(timeout=0.2)
             except queue.Empty:
@@ -159,6 +190,7 @@ class TrainingJob:
                     if not self._finished.is_set():
                         code = self._process.exitcode
                         self._finish("error", f"the training process ended unexpectedly (exit code {code})")
+                    return
                 continue
             except Exception as e:  # a message cut short by a killed worker, a closed pipe
                 self._finish("error", f"lost contact with the training process ({type(e).__name__})")
@@ -190,6 +222,9 @@ class TrainingJob:
                 self._weights = weights
                 if preview is not None:
                     self._preview = torch.from_numpy(preview)
+        elif kind == "metrics":
+            with self._lock:
+                self._metrics = payload
         elif kind == "end":
             status, error, weights = payload
             with self._lock:
@@ -211,23 +246,36 @@ class TrainingJob:
 # ---- the worker's side ------------------------------------------------------------------------------------------
 
 
-def _worker_main(spec: dict, weights: bytes, arrays, cfg: dict, threads: int, plan: dict, stop, out) -> None:
+def warm_up() -> None:
+    """Start the fork server now (it imports torch once), so the first run does not wait for it."""
+    p = _context().Process(target=_noop, name="aecore-warm-up", daemon=True)
+    _start(p)
+    p.join()
+
+
+def _noop() -> None:
+    pass
+
+
+def _worker_main(spec: dict, weights: bytes, arrays, cfg: dict, threads, plan: dict, stop, out,
+                 metrics_iw_samples: int | None = None) -> None:
     """Entry point of the training process. Every outcome ends with one ("end", ...) message."""
     from .models import ModelSpec, build_model
 
-    runtime.use_threads(threads)
+    runtime.use_threads(threads.value)
     fastpath.use_plan(plan)
     status, error, model = "done", None, None
     try:
         config = TrainConfig.from_dict(cfg)
         model = build_model(ModelSpec.from_dict(spec))
         _load_state(model, weights)
-        train_x, test_x, val_x, preview = (None if a is None else torch.from_numpy(a) for a in arrays)
+        train_x, test_x, val_x, preview, train_y, test_y = (None if a is None else torch.from_numpy(a) for a in arrays)
         out.put(("started", None))
         for event in train(model, train_x, test_x, config, stop, val_x=val_x):
-            out.put(("event", event))
-            if isinstance(event, EpochEvent):
+            if isinstance(event, EpochEvent):  # weights first: once the epoch shows, its weights are safe
                 out.put(("epoch", (_state_bytes(model), _preview(model, preview))))
+            out.put(("event", event))
+            runtime.use_threads(threads.value)  # a no-op unless the budget was re-shared
         if stop.is_set():
             status = "stopped"
     except TrainingError as e:  # e.g. NaN: train() has put back the last good weights
@@ -238,6 +286,16 @@ def _worker_main(spec: dict, weights: bytes, arrays, cfg: dict, threads: int, pl
         status, error = "error", f"{type(e).__name__}: {e}"
         traceback.print_exc()
     out.put(("end", (status, error, None if model is None else _state_bytes(model))))
+    if metrics_iw_samples is not None and model is not None and (status != "error" or error and "NaN" in error):
+        try:
+            from types import SimpleNamespace
+
+            from .metrics import evaluate_model
+
+            data = SimpleNamespace(train_x=train_x, test_x=test_x, train_y=train_y, test_y=test_y)
+            out.put(("metrics", evaluate_model(model.cpu().eval(), data, config, iw_samples=metrics_iw_samples)))
+        except Exception as e:  # the weights are already safe; say what went wrong with the numbers
+            out.put(("metrics", {"error": f"{type(e).__name__}: {e}"}))
     out.close()
     out.join_thread()  # make sure the last message is flushed before the process exits
 

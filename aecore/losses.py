@@ -14,6 +14,8 @@ RECON_LOSSES = ("bce", "mse", "l1")
 
 def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """Summed over pixels, (N,). bce: Bernoulli NLL in nats; mse/l1: on sigmoid(logits) in [0, 1]."""
+    if target.is_inference() and torch.is_grad_enabled():  # e.g. a split cached by a page under inference_mode:
+        target = target.clone()  # autograd may not save it for backward, so train on a normal copy
     if kind == "bce":  # from logits: stable where sigmoid saturates
         per_pixel = (bernoulli_nll_fast(logits, target) if logits.device.type == "cpu" and plan().bce
                      else F.binary_cross_entropy_with_logits(logits, target, reduction="none"))

@@ -42,13 +42,19 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
     return out
 
 
+MAX_POINTS = 400
+
+
 def loss_curves(history: History, title: str = "Training loss") -> go.Figure:
     """Per-step smoothed train loss, raw steps faint, and per-epoch test loss at the step the epoch ended."""
     fig = go.Figure()
     if history.step:
-        fig.add_scatter(x=history.step, y=history.step_loss, mode="lines", name="train (per step)",
+        # at most ~MAX_POINTS per trace: a live chart redrawn every second stays cheap for server and browser
+        every = -(-len(history.step) // MAX_POINTS)
+        steps, smoothed = history.step[::every], smooth(history.step_loss)[::every]
+        fig.add_scatter(x=steps, y=history.step_loss[::every], mode="lines", name="train (per step)",
                         line=dict(color=PALETTE[0], width=1), opacity=0.25)
-        fig.add_scatter(x=history.step, y=smooth(history.step_loss), mode="lines", name="train (smoothed)",
+        fig.add_scatter(x=steps, y=smoothed, mode="lines", name="train (smoothed)",
                         line=dict(color=PALETTE[0], width=2))
     steps_at_epoch = history.epoch_step or history.epoch
     if history.test.get("loss"):

@@ -79,8 +79,11 @@ if running:
             f"{f', beta {cfg.beta:g}' if run.job.model.variational else ''}"
             f"{f', sparsity {cfg.sparsity:g}' if cfg.sparsity else ''}, noise {cfg.noise}, seed {cfg.seed}.",
             icon=":material/model_training:")
-    if st.button("Stop", icon=":material/stop:"):
-        run.job.stop()
+    if run.stop_requested is None:
+        st.button("Stop", icon=":material/stop:", on_click=run.request_stop,
+                  help="Ends the run after the current step; the model keeps what it has learned so far.")
+    else:
+        st.button("Stopping…", icon=":material/hourglass_top:", disabled=True)
 else:
     preset_name, dataset_name, latent_dim, upsample, args = settings_form()
     if st.button("Start", type="primary", icon=":material/play_arrow:"):
@@ -104,15 +107,19 @@ def live_view():
                 "20 seconds.")
         return
     snap = run.job.snapshot()
-    st.progress(snap.progress, text=f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
-                f" · {snap.samples_per_s:,.0f} images/s · ETA {fmt_seconds(snap.eta_s)}")
+    if snap.status == "starting":
+        st.progress(0.0, text="Starting the training process…")
+    else:
+        state = " · stopping after this step…" if snap.status == "stopping" else ""
+        st.progress(snap.progress, text=f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step}/"
+                    f"{snap.total_steps} · {snap.samples_per_s:,.0f} images/s · ETA {fmt_seconds(snap.eta_s)}{state}")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Train loss (last step)", f"{snap.last.get('loss', float('nan')):.2f}", help="nats per image")
     tests = snap.history.test.get("loss", [])
     m2.metric("Test loss (last epoch)", f"{tests[-1]:.2f}" if tests else "–",
               delta=f"{tests[-1] - tests[-2]:.2f}" if len(tests) > 1 else None, delta_color="inverse")
     m3.metric("Elapsed", fmt_seconds(snap.elapsed_s))
-    m4.metric("Status", snap.status)
+    m4.metric("Status", snap.status, help=f"Training runs in its own process with {run.job.threads} CPU thread(s).")
     left, right = st.columns([3, 2])
     left.plotly_chart(loss_curves(snap.history, f"{MODELS[run.preset].title} on {run.dataset}"),
                       key="loss_chart")
@@ -131,16 +138,35 @@ if run is not None:
     training.finish(run)  # before the live view, which reruns the page until the result is in
 live_view()
 
+@st.fragment(run_every=1.0 if run is not None and run.finalized and not run.metrics else None)
+def test_metrics(run) -> None:
+    """The final model's test metrics, computed by the training process after it handed over the weights."""
+    if not run.metrics:
+        if training.update_metrics(run):
+            st.rerun()  # the whole page once: the download now carries the metrics, and this poll stops
+        st.caption("Computing the test metrics (a few seconds)…")
+        return
+    if "error" in run.metrics:
+        st.warning(f"The test metrics could not be computed: {run.metrics['error']}")
+        return
+    shown = {k: v for k, v in run.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    st.dataframe([{"metric": k, "value": round(v, 4)} for k, v in shown.items()], hide_index=True,
+                 height=min(400, 36 * len(shown) + 38))
+
+
 if run is not None and run.finalized:
     snap = run.job.snapshot()
     if snap.status == "error":
         st.error(f"Training stopped: {snap.error}", icon=":material/error:")
+    elif snap.status == "stopped" and run.stop_reason and run.stop_reason != "you pressed Stop":
+        st.warning(f"Training was stopped: {snap.error or run.stop_reason}.", icon=":material/pause_circle:")
+    if snap.step == 0 and snap.status != "error":
+        st.info("The run was stopped before its first step, so there is no model to keep. Press **Start** to "
+                "train again.", icon=":material/info:")
     if run.entry_key:
         st.success(f"Model ready ({snap.status} after {snap.step} steps). It is now in the model picker of the "
                    "other pages.", icon=":material/check_circle:")
-        shown = {k: v for k, v in run.metrics.items() if isinstance(v, (int, float))}
-        st.dataframe([{"metric": k, "value": round(v, 4)} for k, v in shown.items()], hide_index=True,
-                     height=min(400, 36 * len(shown) + 38))
+        test_metrics(run)
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download checkpoint", run.file_bytes, f"{run.preset}_{run.dataset}.pt",
                            icon=":material/download:", width="stretch")

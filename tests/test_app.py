@@ -21,6 +21,13 @@ def widget(elements, label):
     return next(e for e in elements if e.label == label)
 
 
+def wait_until(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return predicate()
+
+
 def problems(at):
     return [e.value for e in at.exception] + [e.value for e in at.error]
 
@@ -47,7 +54,8 @@ def train_quick_model(at, model="linear_ae", epochs=2, timeout=120):
     while time.time() < deadline:
         time.sleep(0.5)
         at.run()
-        if any("Model ready" in s.value for s in at.success) or problems(at):
+        ready = any("Model ready" in s.value for s in at.success)
+        if (ready and at.dataframe) or problems(at):  # the test metrics follow the model by a few seconds
             break
     return at
 
@@ -113,13 +121,48 @@ def test_stop_ends_a_run_within_moments():
     at.run()
     widget(at.button, "Start").click()
     at.run()
-    time.sleep(1.0)
+    assert wait_until(lambda: at.session_state["run"].job.snapshot().step >= 2)
     at.run()
+    snap = at.session_state["run"].job.snapshot()
+    assert "Stop" in [b.label for b in at.button], (snap.status, snap.error, [b.label for b in at.button])
     widget(at.button, "Stop").click()
     at.run()
+    stopping = [b for b in at.button if b.label == "Stopping…"]
+    ready = any("Model ready (stopped" in s.value for s in at.success)
+    assert ready or (stopping and stopping[0].disabled), "a visible Stopping… state until the result is in"
+    stopped = time.monotonic()
     for _ in range(40):
         time.sleep(0.25)
         at.run()
         if any("Model ready (stopped" in s.value for s in at.success):
             break
     assert any("Model ready (stopped" in s.value for s in at.success), [s.value for s in at.success]
+    assert time.monotonic() - stopped < 10  # the bar is 3 s; AppTest's own reruns take some of it
+
+
+def test_a_reload_gets_the_running_run_back_by_the_id_in_the_url():
+    at = new_app()
+    at.switch_page("pages/train.py")
+    at.run()
+    widget(at.selectbox, "Model").set_value("conv_ae")
+    at.run()
+    widget(at.slider, "Epochs").set_value(20)
+    at.run()
+    widget(at.button, "Start").click()
+    at.run()
+    run_id = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
+    reloaded = AppTest.from_file(APP, default_timeout=120)  # a new browser session, same URL
+    reloaded.query_params["run"] = run_id
+    reloaded.switch_page("pages/train.py")
+    reloaded.run()
+    assert not problems(reloaded)
+    assert any("Training Conv AE" in i.value for i in reloaded.info), "the run is shown again"
+    assert wait_until(lambda: reloaded.session_state["run"].job.snapshot().step >= 2)
+    widget(reloaded.button, "Stop").click()  # and can be stopped from there
+    reloaded.run()
+    for _ in range(60):
+        time.sleep(0.25)
+        reloaded.run()
+        if any("Model ready (stopped" in s.value for s in reloaded.success):
+            break
+    assert any("Model ready (stopped" in s.value for s in reloaded.success)

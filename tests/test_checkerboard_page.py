@@ -6,6 +6,8 @@ import json
 import math
 
 import numpy as np
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -213,6 +215,12 @@ def test_training_the_missing_set_here_fills_the_comparison(monkeypatch):
     # one click, whichever set is on screen: "Train the missing 5 here" or "Or train a complete set of 5 here"
     next(b for b in at.button if b.key == "cb_train_here" and " 5 here" in b.label).click()
     at.run()
+    assert at.session_state["cb_quick"]["todo"], "training runs in the background: the page is drawn at once"
+    assert any(b.key == "cb_quick_cancel" for b in at.button), "with a way to cancel"
+    deadline = time.monotonic() + 300
+    while at.session_state["cb_quick"] and time.monotonic() < deadline:  # what the progress fragment's polls do
+        time.sleep(0.5)
+        at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     models = at.session_state["models"]

@@ -187,3 +187,10 @@ def test_a_plan_survives_the_trip_to_a_worker():
 def test_phase_factor_only_where_the_model_predicts_a_clear_gain():
     assert fastconv._phase_factor(1, 4, 4, 28, 28) == 4
     assert fastconv._phase_factor(32, 4, 4, 28, 28) == 1  # already fills the vector lanes
+
+
+def test_the_first_plan_can_be_made_from_inside_inference_mode(plan):
+    plan(None)
+    with torch.inference_mode():
+        decided = fastpath.plan()
+    assert "measured on" in decided.reason or "AECORE_FASTPATHS" in decided.reason

@@ -2,14 +2,14 @@
 import streamlit as st
 
 from aecore.checkpoints import CheckpointError, load_checkpoint
+from ui import config, training
 from ui.state import add_session_model
 
 
 def sidebar() -> None:
-    job = st.session_state.get("job")
-    if job is not None and not job.snapshot().finished:
-        snap = job.snapshot()
-        st.caption(f"Training: epoch {max(snap.epoch, 1)}/{snap.epochs}, {snap.progress:.0%}")
+    run = training.current_run()
+    if run is not None and not run.job.snapshot().finished:
+        run_status()
     with st.expander("Load a checkpoint file"):
         upload = st.file_uploader("aecore checkpoint (.pt)", type=["pt"], key="ckpt_upload",
                                   help="A file downloaded from the Train page or written by `python -m aecore train`.")
@@ -22,3 +22,17 @@ def sidebar() -> None:
                 st.session_state["ckpt_loaded"] = upload.file_id
                 st.session_state["model_key"] = entry.key
                 st.success(f"Loaded {entry.label}")
+
+
+@st.fragment(run_every=config.SIDEBAR_REFRESH_S)
+def run_status() -> None:
+    """The visitor's run on every page; polling it also tells the server someone is still watching."""
+    run = training.current_run()
+    if run is None:
+        return
+    snap = run.job.snapshot()
+    if snap.finished:
+        st.rerun()  # the whole page once: the new model joins the pickers, and this poll stops
+    label = {"starting": "starting…", "stopping": "stopping…"}.get(snap.status, f"{snap.progress:.0%}")
+    st.progress(snap.progress, text=f"Training: epoch {max(snap.epoch, 1)}/{snap.epochs}, {label}")
+    st.page_link("pages/train.py", label="Watch it on Train", icon=":material/model_training:")

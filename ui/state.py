@@ -3,21 +3,24 @@ trained models and training job live in their own st.session_state, so visitors 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import streamlit as st
-import torch
 
+from aecore import fastpath, jobs, runtime
 from aecore.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
 from aecore.data import DatasetError, load_dataset
 from ui import config
 
 
 @st.cache_resource(show_spinner=False)
-def init_torch() -> int:
-    """Once per process, before any torch work: intra-op threads sized for a small shared machine."""
-    torch.set_num_threads(config.TORCH_THREADS)
-    return config.TORCH_THREADS
+def init_runtime() -> int:
+    """Once per process: the server's torch threads from the CPU budget it really has (runtime.py), and, in the
+    background, the fast-path measurement and a warm fork server, so the first Start does not wait for them."""
+    threads = runtime.use_threads(runtime.cpu_budget())
+    threading.Thread(target=lambda: (fastpath.plan(), jobs.warm_up()), name="aecore-warm-up", daemon=True).start()
+    return threads
 
 
 @dataclass
@@ -89,25 +92,78 @@ def dataset(name: str):
         return None
 
 
-class JobSlots:
-    """A global cap on concurrent training jobs, shared by all visitors of this server."""
+class RunRegistry:
+    """Every training run on this server, by id (shared by all visitors): the cap on concurrent runs, the CPU budget
+    split between them, reattaching a run after a page reload, and a reaper thread that stops runs nobody watches.
 
-    def __init__(self, limit: int):
-        self.limit, self._jobs, self._lock = limit, [], threading.Lock()
+    A run is watched while some page polls it (`heartbeat`: the Train page's live view and every page's sidebar do,
+    every couple of seconds). A run unwatched for `orphan_after_s` (a closed tab, a reload that lost the run id) is
+    stopped, and killed if it has not stopped `kill_after_s` later, so its slot is always freed.
+    """
 
-    def try_acquire(self, job) -> bool:
+    def __init__(self, limit: int, orphan_after_s: float = config.ORPHAN_AFTER_S, kill_after_s: float = 10.0,
+                 keep_finished_s: float = 900.0, background: bool = True):
+        self.limit, self.orphan_after_s, self.kill_after_s = limit, orphan_after_s, kill_after_s
+        self.keep_finished_s = keep_finished_s
+        self._runs: dict = {}  # run id -> RunInfo
+        self._lock = threading.Lock()
+        if background:  # tests call reap() themselves
+            threading.Thread(target=self._reap_forever, name="aecore-run-reaper", daemon=True).start()
+
+    def _active(self) -> list:
+        return [r for r in self._runs.values() if not r.job.snapshot().finished]
+
+    def reserve(self, run) -> bool:
+        """Register a new run if a slot is free (the caller starts it); False when the server is full."""
         with self._lock:
-            self._jobs = [j for j in self._jobs if not j.snapshot().finished]
-            if len(self._jobs) >= self.limit:
+            if len(self._active()) >= self.limit:
                 return False
-            self._jobs.append(job)
-            return True
+            self._runs[run.run_id] = run
+        return True
+
+    def threads_for_new_run(self) -> int:
+        with self._lock:
+            return runtime.threads_for(len(self._active()) + 1)
+
+    def get(self, run_id: str | None):
+        with self._lock:
+            return self._runs.get(run_id) if run_id else None
+
+    def heartbeat(self, run_id: str) -> None:
+        run = self.get(run_id)
+        if run is not None:
+            run.last_seen = time.monotonic()
 
     def running(self) -> int:
         with self._lock:
-            return sum(not j.snapshot().finished for j in self._jobs)
+            return len(self._active())
+
+    def reap(self, now: float | None = None) -> None:
+        """Stop unwatched runs, kill runs that ignored Stop, share the CPU budget, forget old finished runs."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            active = self._active()
+            for run in active:
+                if run.stop_requested is None and now - run.last_seen > self.orphan_after_s:
+                    run.request_stop(now, "nobody was watching it")
+                elif run.stop_requested is not None and now - run.stop_requested > self.kill_after_s:
+                    run.job.kill("it did not stop in time and was ended")
+            share = runtime.threads_for(max(1, len(active)))
+            for run in active:
+                run.job.set_threads(share)
+            for run_id, run in list(self._runs.items()):
+                if run.job.snapshot().finished and now - run.last_seen > self.keep_finished_s:
+                    del self._runs[run_id]
+
+    def _reap_forever(self) -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                self.reap()
+            except Exception:  # the reaper must outlive any one bad run
+                pass
 
 
 @st.cache_resource
-def job_slots() -> JobSlots:
-    return JobSlots(config.MAX_CONCURRENT_JOBS)
+def run_registry() -> RunRegistry:
+    return RunRegistry(config.MAX_CONCURRENT_JOBS)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -9,10 +11,9 @@ import streamlit as st
 from aecore.catalog import get_preset
 from aecore.checkpoints import Checkpoint, save_checkpoint, to_bytes
 from aecore.jobs import TrainingJob
-from aecore.metrics import evaluate_model
 from aecore.train import TrainConfig, build_seeded
 from ui import config
-from ui.state import add_session_model, dataset, job_slots
+from ui.state import add_session_model, dataset, run_registry
 
 # Default epochs per model, chosen so a default run on the bundled 4000 images finishes in well under a minute
 # on 2 CPU cores (bench/app_latency.py: a 1-epoch conv VAE run takes about 9 s from Start to results).
@@ -28,14 +29,31 @@ class RunInfo:
     preset: str
     dataset: str
     config: TrainConfig
+    run_id: str = field(default_factory=lambda: secrets.token_urlsafe(9))  # unguessable: it is in the URL
+    last_seen: float = field(default_factory=time.monotonic)  # the last time a page polled it (RunRegistry)
+    stop_requested: float | None = None  # monotonic time of Stop
+    stop_reason: str | None = None
     entry_key: str | None = None
     finalized: bool = False
     metrics: dict = field(default_factory=dict)
     file_bytes: bytes | None = None
 
+    def request_stop(self, now: float | None = None, reason: str = "you pressed Stop") -> None:
+        if self.stop_requested is None:
+            self.stop_requested, self.stop_reason = time.monotonic() if now is None else now, reason
+        self.job.stop()
+
 
 def current_run() -> RunInfo | None:
-    return st.session_state.get("run")
+    """This visitor's run; after a page reload, the run named by `?run=` in the URL is taken back."""
+    run = st.session_state.get("run")
+    if run is None:
+        run = run_registry().get(st.query_params.get("run"))
+        if run is not None:
+            st.session_state["run"] = run
+    if run is not None:
+        run_registry().heartbeat(run.run_id)
+    return run
 
 
 def is_running() -> bool:
@@ -54,32 +72,53 @@ def start(preset_name: str, dataset_name: str, latent_dim: int, upsample: str, c
         return "The dataset could not be loaded (see above)."
     preset = get_preset(preset_name)
     model = build_seeded(preset.spec(data.shape, latent_dim, upsample), cfg.seed)
-    job = TrainingJob(model, data.train_x, data.test_x, cfg, preview_images=data.test_x[:10])
-    if not job_slots().try_acquire(job):
+    registry = run_registry()
+    job = TrainingJob(model, data.train_x, data.test_x, cfg, preview_images=data.test_x[:10],
+                      threads=registry.threads_for_new_run(), labels=(data.train_y, data.test_y),
+                      metrics_iw_samples=10)
+    run = RunInfo(job, preset_name, dataset_name, cfg)
+    if not registry.reserve(run):
         return (f"The server is busy: {config.MAX_CONCURRENT_JOBS} training runs are going on already. "
                 "Please try again in a minute.")
-    st.session_state["run"] = RunInfo(job.start(), preset_name, dataset_name, cfg)
+    job.start()
+    st.session_state["run"] = run
+    st.query_params["run"] = run.run_id  # a reload of this page finds the run again
     return None
 
 
 def finish(run: RunInfo) -> None:
-    """Once, after the job ends: evaluate, add the model to the picker, prepare the download."""
+    """Once, as soon as the job ends: add the model to the picker and prepare the download. The test metrics come
+    a few seconds later from the worker (`update_metrics`); nothing waits for them."""
     snap = run.job.snapshot()
     if run.finalized or not snap.finished:
         return
     run.finalized = True
     if snap.step == 0:
         return
-    data = dataset(run.dataset)
-    model = run.job.model.cpu().eval()
-    with st.spinner("Evaluating on the test split…"):
-        run.metrics = evaluate_model(model, data, run.config, iw_samples=10) if data is not None else {}
-    ckpt = Checkpoint(model, run.preset, run.dataset, run.config, snap.history, run.metrics,
+    ckpt = Checkpoint(run.job.model.cpu().eval(), run.preset, run.dataset, run.config, snap.history, {},
                       extra={"status": snap.status, "train_seconds": round(snap.elapsed_s, 1), "source": "app"})
     entry = add_session_model(ckpt)
     run.entry_key = entry.key
     run.file_bytes = to_bytes(ckpt)
     st.session_state["model_key"] = entry.key
+    update_metrics(run)
+
+
+def update_metrics(run: RunInfo) -> bool:
+    """Copy the worker's test metrics into the checkpoint once they arrive; True when they are in."""
+    if run.metrics:
+        return True
+    metrics = run.job.snapshot().metrics
+    if not metrics or run.entry_key is None:
+        return False
+    from ui.state import session_models
+
+    entry = session_models().get(run.entry_key)
+    run.metrics = metrics
+    if entry is not None:
+        entry.checkpoint.metrics = metrics
+        run.file_bytes = to_bytes(entry.checkpoint)
+    return True
 
 
 def save_locally(run: RunInfo, name: str) -> str:

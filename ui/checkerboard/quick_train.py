@@ -1,11 +1,11 @@
 """Section 4 of the Checkerboard Lab, part 2: training the quick comparison set right on the page. Offers the
-models missing from a set (a link to the Train page, or a button that trains them here) and trains them inline,
-counted by the server-wide job cap.
+models missing from a set (a link to the Train page, or a button that trains them here) and trains them one after
+another in training worker processes (aecore/jobs.py), counted by the server-wide run registry; the page stays
+usable, shows progress, and can cancel.
 """
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import streamlit as st
@@ -14,9 +14,10 @@ from aecore.catalog import get_preset
 from aecore.checkpoints import Checkpoint
 from aecore.distill import UpsampleGroup, recipe_of
 from aecore.models import UPSAMPLE_HELP
-from aecore.train import EpochEvent, History, StepEvent, TrainConfig, TrainingError, build_seeded, train
+from aecore.jobs import TrainingJob
+from aecore.train import TrainConfig, build_seeded
 from ui import config
-from ui.state import add_session_model, dataset, job_slots
+from ui.state import add_session_model, dataset, run_registry
 from ui.widgets import fmt_seconds
 
 
@@ -90,19 +91,14 @@ def _estimate_seconds(mode: str) -> float:
     return SECONDS_PER_EPOCH.get(mode, 14.0) * _quick_config().epochs * _busy_factor()
 
 
-class _InlineJob:
-    """What the server-wide job cap (ui.state.JobSlots) needs to count a run that happens inline."""
-
-    def __init__(self):
-        self.finished = False
-
-    def snapshot(self):
-        return self
-
-
 def _train_here_button(missing: list[str], switch_to: str | None = None, what: str | None = None) -> None:
-    """Train the quick set's missing models right here; `switch_to`: show that set afterwards (another set is
-    on screen, and this button offers the quick set instead)."""
+    """Train the quick set's missing models; `switch_to`: show that set afterwards (another set is on screen, and
+    this button offers the quick set instead)."""
+    if st.session_state.get("cb_quick"):
+        quick_progress()
+        return
+    if st.session_state.get("cb_quick_error"):
+        st.warning(st.session_state.pop("cb_quick_error"), icon=":material/error:")
     if not missing:  # the quick set is complete already: just offer to show it
         if switch_to:
             st.button("Show the complete set trained here", key="cb_to_quick", icon=":material/swap_horiz:",
@@ -115,8 +111,8 @@ def _train_here_button(missing: list[str], switch_to: str | None = None, what: s
     clicked = st.button(f"{what} (about {fmt_seconds(each)} each)", type="primary", icon=":material/play_arrow:",
                         key="cb_train_here",
                         help=f"The conv AE (z = 32) on the bundled digits, {cfg.epochs} epochs with batch size "
-                             f"{cfg.batch_size}, seed 0: one model per upsampling. The page waits until they are "
-                             "done; the estimate allows for how busy the server is right now.")
+                             f"{cfg.batch_size}, seed 0: one model per upsampling, one after another in the "
+                             "background. You can cancel; models already trained are kept.")
     if not clicked:
         return
     from ui import training
@@ -124,41 +120,67 @@ def _train_here_button(missing: list[str], switch_to: str | None = None, what: s
     if training.is_running():
         st.warning("A training run from the Train page is still going: wait for it or stop it first.")
         return
+    st.session_state["cb_quick"] = {"todo": list(missing), "done": [], "run": None, "switch_to": switch_to,
+                                    "error": None}
+    quick_progress()
+
+
+def _start_next(state: dict) -> str | None:
+    """Start the next model of the set in a worker; returns a message if it cannot start."""
+    from ui.training import RunInfo
+
     data = dataset(QUICK_DATASET)
     if data is None:
-        return
-    job = _InlineJob()
-    if not job_slots().try_acquire(job):
-        st.warning(f"The server is busy ({config.MAX_CONCURRENT_JOBS} training runs going); try again in a "
-                   "minute.")
-        return
-    bar = st.progress(0.0, text="Starting…")
-    try:
-        for i, mode in enumerate(missing):
-            _train_one(mode, data, lambda f, text, i=i: bar.progress((i + f) / len(missing),
-                                                                   text=f"{i + 1}/{len(missing)} {mode}: {text}"))
-    except TrainingError as e:
-        st.error(f"Training stopped: {e}")
-        return
-    finally:
-        job.finished = True
-    if switch_to:
-        st.session_state["cb_group"] = switch_to
-    st.rerun()
-
-
-def _train_one(mode: str, data, report) -> None:
-    preset = get_preset(QUICK_PRESET)
-    cfg = _quick_config()
+        return "the bundled dataset could not be loaded"
+    mode = state["todo"][0]
+    preset, cfg = get_preset(QUICK_PRESET), _quick_config()
     model = build_seeded(preset.spec(data.shape, None, mode), cfg.seed)
-    history, start = History(), time.perf_counter()
-    for event in train(model, data.train_x, data.test_x, cfg):
-        history.record(event)
-        if isinstance(event, StepEvent) and (event.step % 5 == 0 or event.step == event.total_steps):
-            report(event.step / event.total_steps, f"step {event.step}/{event.total_steps}")
-        elif isinstance(event, EpochEvent):
-            report(event.epoch / event.epochs,
-                   f"epoch {event.epoch}/{event.epochs}, test loss {event.test.get('loss', float('nan')):.1f}")
-    model = model.cpu().eval()
-    extra = {"source": "checkerboard lab", "train_seconds": round(time.perf_counter() - start, 1)}
-    add_session_model(Checkpoint(model, QUICK_PRESET, QUICK_DATASET, cfg, history, {}, extra))
+    registry = run_registry()
+    job = TrainingJob(model, data.train_x, data.test_x, cfg, threads=registry.threads_for_new_run())
+    run = RunInfo(job, QUICK_PRESET, QUICK_DATASET, cfg)
+    if not registry.reserve(run):
+        return f"the server is busy ({config.MAX_CONCURRENT_JOBS} training runs going); try again in a minute"
+    job.start()
+    state["run"] = run
+    return None
+
+
+@st.fragment(run_every=1.0)
+def quick_progress() -> None:
+    """Progress of the set being trained here; advances it one model at a time."""
+    state = st.session_state.get("cb_quick")
+    if not state:
+        return
+    run = state["run"]
+    if run is not None:
+        run_registry().heartbeat(run.run_id)
+        snap = run.job.snapshot()
+        if snap.finished:
+            if snap.status == "done":
+                add_session_model(Checkpoint(run.job.model, QUICK_PRESET, QUICK_DATASET, run.config, snap.history,
+                                             {}, {"source": "checkerboard lab", "status": snap.status,
+                                                  "train_seconds": round(snap.elapsed_s, 1)}))
+                state["done"].append(state["todo"].pop(0))
+            elif not state.get("cancelled"):  # a cancelled model is half-trained: not part of the set
+                state["error"] = snap.error or "training stopped"
+            state["run"] = run = None
+    if state["error"] is None and state["todo"] and run is None and not state.get("cancelled"):
+        state["error"] = _start_next(state)
+        run = state["run"]
+    if state["error"] or not state["todo"] or (state.get("cancelled") and run is None):
+        st.session_state["cb_quick"] = None
+        if state["error"]:
+            st.session_state["cb_quick_error"] = f"Training stopped: {state['error']}."
+        elif state["switch_to"] and not state["todo"]:
+            st.session_state["cb_group"] = state["switch_to"]
+        st.rerun()  # the whole page: the new models join the comparison
+    total = len(state["done"]) + len(state["todo"])
+    snap = run.job.snapshot()
+    mode = state["todo"][0]
+    st.progress((len(state["done"]) + snap.progress) / total,
+                text=f"{len(state['done']) + 1}/{total} {mode}: step {snap.step}/{snap.total_steps}"
+                     f"{' · stopping…' if snap.status == 'stopping' else ''}")
+    if st.button("Cancel", key="cb_quick_cancel", icon=":material/stop:",
+                 help="Stops after the current step; the models finished so far are kept."):
+        state["cancelled"] = True
+        run.request_stop()

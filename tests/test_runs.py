@@ -1,0 +1,187 @@
+"""Run lifecycle with real worker processes: thread policy, stop, kill, orphans, the server-wide registry."""
+import os
+import time
+
+import pytest
+import torch
+
+from aecore import runtime
+from aecore.catalog import MODELS
+from aecore.jobs import TrainingJob
+from aecore.train import TrainConfig, build_seeded
+from ui.state import RunRegistry
+from ui.training import RunInfo
+
+
+def conv_job(mnist, epochs=50, **kwargs):
+    cfg = TrainConfig(epochs=epochs, batch_size=50, recon="mse")
+    model = build_seeded(MODELS["conv_ae"].spec(mnist.shape), 0)
+    return TrainingJob(model, mnist.train_x[:1000], mnist.test_x[:100], cfg, **kwargs)
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# ---- thread policy ------------------------------------------------------------------------------------------
+
+
+def test_the_cpu_budget_comes_from_affinity_and_the_cgroup_quota(tmp_path, monkeypatch):
+    monkeypatch.delenv("AECORE_CPUS", raising=False)
+    assert 1 <= runtime.cpu_budget() <= len(os.sched_getaffinity(0))
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")  # a 1.5-CPU quota
+    assert runtime.cgroup_cpu_limit(v2) == 1.5
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert runtime.cgroup_cpu_limit(v2) is None
+    v1 = tmp_path / "v1" / "cpu"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.cfs_quota_us").write_text("50000\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    assert runtime.cgroup_cpu_limit(tmp_path / "v1") == 0.5
+    monkeypatch.setenv("AECORE_CPUS", "3")
+    assert runtime.cpu_budget() == 3
+
+
+def test_the_budget_is_split_across_concurrent_runs():
+    assert [runtime.threads_for(n, budget=4) for n in (1, 2, 3, 4, 8)] == [4, 2, 1, 1, 1]
+    assert runtime.threads_for(2, budget=1) == 1
+
+
+def test_openmp_threads_wait_passively_unless_the_user_chose(monkeypatch):
+    assert os.environ.get("OMP_WAIT_POLICY") == "PASSIVE" or "GOMP_SPINCOUNT" in os.environ
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    runtime.prepare_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert runtime.prepare_openmp() is False, "torch is loaded already: too late for this process, and it says so"
+
+
+def test_a_worker_runs_with_the_threads_it_was_given_and_takes_a_new_share(mnist):
+    job = conv_job(mnist, threads=1).start()
+    assert wait_for(lambda: job.snapshot().step >= 2)
+    job.set_threads(2)
+    assert job.threads == 2
+    job.stop()
+    assert job.join(30) and job.snapshot().status == "stopped"
+
+
+# ---- stop, kill, crash ----------------------------------------------------------------------------------------
+
+
+def test_stop_shows_stopping_then_hands_over_the_weights_within_seconds(mnist):
+    job = conv_job(mnist).start()
+    assert wait_for(lambda: job.snapshot().step >= 3)
+    initial = {k: v.clone() for k, v in job.model.state_dict().items()}
+    t0 = time.monotonic()
+    job.stop()
+    assert job.snapshot().status == "stopping"
+    assert job.join(30)
+    assert time.monotonic() - t0 < 3.0, "the result is in within 3 s of Stop"
+    snap = job.snapshot()
+    assert snap.status == "stopped" and 3 <= snap.step < 1000
+    changed = any(not torch.equal(initial[k], v) for k, v in job.model.state_dict().items())
+    assert changed, "the parent's model holds the trained weights"
+
+
+def test_a_killed_worker_keeps_the_last_finished_epoch_and_frees_the_process(mnist):
+    job = conv_job(mnist).start()
+    initial = {k: v.clone() for k, v in job.model.state_dict().items()}
+    assert wait_for(lambda: job.snapshot().history.epoch, 120)  # one epoch done: its weights were sent
+    job.kill("test")
+    assert job.join(5)
+    snap = job.snapshot()
+    assert snap.status == "stopped" and snap.error == "test"
+    assert wait_for(lambda: not job._process.is_alive(), 10)
+    assert all(torch.isfinite(p).all() for p in job.model.parameters())
+    assert any(not torch.equal(initial[k], v) for k, v in job.model.state_dict().items())
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for(mnist):
+    job = conv_job(mnist).start()
+    assert wait_for(lambda: job.snapshot().step >= 1)
+    os.kill(job.pid, 9)  # as if the OS killed it for memory
+    assert job.join(10)
+    snap = job.snapshot()
+    assert snap.status == "error" and "ended unexpectedly" in snap.error
+
+
+def test_the_worker_evaluates_the_final_model_after_handing_it_over(mnist):
+    from types import SimpleNamespace
+
+    from aecore.metrics import evaluate_model
+
+    cfg = TrainConfig(epochs=2, batch_size=100, recon="mse")
+    model = build_seeded(MODELS["linear_ae"].spec(mnist.shape), 0)
+    data = SimpleNamespace(train_x=mnist.train_x[:500], test_x=mnist.test_x[:100], train_y=mnist.train_y[:500],
+                           test_y=mnist.test_y[:100])
+    job = TrainingJob(model, data.train_x, data.test_x, cfg, labels=(data.train_y, data.test_y),
+                      metrics_iw_samples=0).start()
+    assert job.join(60) and job.snapshot().status == "done"
+    assert wait_for(lambda: job.snapshot().metrics is not None, 60)
+    metrics = job.snapshot().metrics
+    here = evaluate_model(job.model, data, cfg, iw_samples=0)  # the same numbers, computed in this process
+    assert metrics["test_images"] == 100 and set(metrics) == set(here)
+    for key in ("mse", "psnr", "ssim", "objective_loss"):
+        assert metrics[key] == pytest.approx(here[key], rel=1e-4), key
+
+
+# ---- the registry ---------------------------------------------------------------------------------------------
+
+
+def test_the_registry_caps_runs_and_frees_a_slot_when_one_ends(mnist):
+    registry = RunRegistry(limit=1, orphan_after_s=600, background=False)
+    first = RunInfo(conv_job(mnist), "conv_ae", "mnist-5k", TrainConfig())
+    assert registry.reserve(first)
+    first.job.start()
+    second = RunInfo(conv_job(mnist), "conv_ae", "mnist-5k", TrainConfig())
+    assert not registry.reserve(second), "the server is full"
+    assert registry.get(first.run_id) is first and registry.get("guess") is None
+    first.request_stop()
+    assert first.job.join(30)
+    assert registry.reserve(second), "the slot is free again"
+
+
+def test_an_unwatched_run_is_stopped_and_one_that_ignores_stop_is_killed(mnist):
+    registry = RunRegistry(limit=2, orphan_after_s=0.5, kill_after_s=0.5, background=False)
+    run = RunInfo(conv_job(mnist), "conv_ae", "mnist-5k", TrainConfig())
+    assert registry.reserve(run)
+    run.job.start()
+    assert wait_for(lambda: run.job.snapshot().step >= 1)
+    registry.heartbeat(run.run_id)
+    registry.reap()
+    assert run.stop_requested is None, "watched: left alone"
+    time.sleep(0.6)
+    registry.reap()
+    assert run.stop_requested is not None and run.stop_reason == "nobody was watching it"
+    assert run.job.join(30) and registry.running() == 0
+    # a run whose worker does not stop (simulated by a stop that never arrives) is ended outright
+    stuck = RunInfo(conv_job(mnist), "conv_ae", "mnist-5k", TrainConfig())
+    assert registry.reserve(stuck)
+    stuck.job.start()
+    assert wait_for(lambda: stuck.job.snapshot().step >= 1)
+    stuck.stop_requested = time.monotonic() - 1.0  # Stop was asked a while ago and the run is still going
+    registry.reap()
+    assert stuck.job.join(5) and stuck.job.snapshot().error == "it did not stop in time and was ended"
+
+
+@pytest.mark.parametrize("runs", [1, 2])
+def test_the_registry_shares_the_budget_among_running_runs(mnist, runs, monkeypatch):
+    monkeypatch.setenv("AECORE_CPUS", "2")
+    registry = RunRegistry(limit=4, orphan_after_s=600, background=False)
+    started = []
+    for _ in range(runs):
+        run = RunInfo(conv_job(mnist), "conv_ae", "mnist-5k", TrainConfig())
+        assert registry.reserve(run)
+        run.job.start()
+        started.append(run)
+    registry.reap()
+    assert [r.job.threads for r in started] == [2 // runs] * runs
+    for r in started:
+        r.request_stop()
+    assert all(r.job.join(30) for r in started)
