@@ -4,11 +4,17 @@ Three facts shape it (issue #10, measured on 2-core AMD EPYCs):
 - `os.cpu_count()` counts the host's CPUs, not the ones this process may use. A container (Streamlit Community
   Cloud, Docker, Kubernetes) gets fewer through its affinity mask or a CFS quota (cgroup v2 `cpu.max`, v1
   `cpu.cfs_quota_us`); more threads than that only time-slice against each other.
-- OpenMP threads spin for a while at every barrier by default. On a CPU shared with other work (the Streamlit
-  server, a browser, a second run) a spinning thread burns the time slice its partner needs: the conv VAE trained
-  at 80-224 images/s with 2 spinning threads under load, 591-712 with `OMP_WAIT_POLICY=PASSIVE`. The wait policy is
-  read once, when libgomp loads with torch, so it must be set before the first `import torch`: `aecore/__init__.py`
-  calls `prepare_openmp()`, and every entry point (app, CLI, training workers) imports `aecore` first.
+- OpenMP threads spin at every barrier before they sleep (libgomp: 300,000 spins by default). On a CPU shared with
+  other work (the Streamlit server, a browser, a second run) a spinning thread burns the time slice its partner
+  needs: the conv VAE trained at 80-224 images/s with 2 threads under load. Sleeping at once
+  (`OMP_WAIT_POLICY=PASSIVE`) fixes that but costs small models dearly when the CPU is free: every one of their
+  many tiny parallel regions then waits for a wake-up (linear AE 24k vs 65k images/s, MLP VAE 7k vs 12k). A short
+  spin, `GOMP_SPINCOUNT=1000` (a few microseconds), keeps both: bench/contention.py, conv VAE with one busy
+  neighbour: spin 0.27-0.43x of quiet, short spin 0.51-0.53x, passive 0.52-0.68x; quiet small models within
+  ~10-20 % of full spin. `KMP_BLOCKTIME=1` (ms) does the same for LLVM's OpenMP (macOS wheels). These are read
+  once, when the OpenMP library loads with torch, so they must be set before the first `import torch`:
+  `aecore/__init__.py` calls `prepare_openmp()`, and every entry point (app, CLI, training workers, benchmarks)
+  imports `aecore` first.
 - Concurrent runs share the budget: each gets `threads_for(runs)`.
 
 `AECORE_CPUS=N` overrides the detected budget (benchmarks, or a deployment that knows better).
@@ -20,14 +26,15 @@ import os
 import sys
 from pathlib import Path
 
-WAIT_POLICY = "PASSIVE"
+SHORT_SPIN = {"GOMP_SPINCOUNT": "1000", "KMP_BLOCKTIME": "1"}  # libgomp (Linux wheels), LLVM libomp (macOS)
+USER_CHOICE = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 
 
 def prepare_openmp() -> bool:
-    """Make OpenMP threads sleep rather than spin while they wait. Must run before torch is first imported;
-    returns whether it was in time. A policy the user set (OMP_WAIT_POLICY, or libgomp's GOMP_SPINCOUNT) wins."""
-    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+    """Make idle OpenMP threads spin only briefly before they sleep. Must run before torch is first imported;
+    returns whether it was in time. A wait policy the user set (any of USER_CHOICE) wins."""
+    if not any(k in os.environ for k in USER_CHOICE):
+        os.environ.update(SHORT_SPIN)
     return "torch" not in sys.modules
 
 
@@ -103,4 +110,4 @@ def use_threads(n: int) -> int:
 def describe() -> dict:
     """What the policy sees, for benchmarks and the CLI's `list`."""
     return {"cpu_budget": cpu_budget(), "affinity_cpus": _affinity_cpus(), "cgroup_cpus": cgroup_cpu_limit(),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default: spin)")}
+            "openmp_wait": {k: os.environ[k] for k in USER_CHOICE if k in os.environ} or "library default"}

@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-POLICY_ENV = {"aecore": {}, "spin": {"GOMP_SPINCOUNT": "300000"}}
+POLICY_ENV = {"aecore": {}, "spin": {"GOMP_SPINCOUNT": "300000"}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+              "brief": {"GOMP_SPINCOUNT": "10000"}, "brief1k": {"GOMP_SPINCOUNT": "1000"}}
 TARGETS = {"1 neighbour": 0.5, "two runs at once": 0.4}
 
 
@@ -125,18 +126,10 @@ def main() -> None:
                                "ratio_to_quiet": statistics.median(v) / quiet,
                                "worst_ratio_to_quiet": min(v) / quiet} for s, v in raw[policy].items()}
     machine = machine_info(runtime.threads_for(1))
-    machine.update(cpu_flags=_cpu_flags(), loadavg_start=load0, runtime=runtime.describe(), plan=plan.to_dict())
+    machine.update(loadavg_start=load0, plan=plan.to_dict())
     report = {"machine": machine, "steps": args.steps, "repeats": args.repeats, "raw": raw, "summary": summary,
               "targets": TARGETS}
     finish_report(ROOT / "bench" / "results", "contention", report, markdown)
-
-
-def _cpu_flags() -> str:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-        return " ".join(sorted(f for f in flags.split(":", 1)[1].split() if f.startswith(("avx", "fma", "amx"))))
-    except (OSError, StopIteration):
-        return "unknown"
 
 
 def markdown(report: dict) -> str:

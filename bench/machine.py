@@ -34,12 +34,27 @@ def machine_info(threads: int) -> dict:
                 break
     except OSError:
         cpu = platform.processor() or "unknown"
+    from aecore import fastpath, runtime
+
     return {
-        "cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": threads,
+        "cpu": cpu, "cpu_flags": cpu_flags(), "logical_cpus": os.cpu_count(), "torch_threads": threads,
+        "runtime": runtime.describe(), "fast_paths": fastpath.plan().to_dict(),
+        # set to emulate an older CPU on this one (e.g. ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2)
+        "isa_limits": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
+                                                  "MKL_ENABLE_INSTRUCTIONS") if k in os.environ},
         "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
         "torchvision": __import__("torchvision").__version__, "python": platform.python_version(),
         "platform": platform.platform(), "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
+
+
+def cpu_flags() -> str:
+    """The CPU's vector-instruction flags (avx*, fma, amx*) from /proc/cpuinfo: what decides which kernels run."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+        return " ".join(sorted(f for f in flags.split(":", 1)[1].split() if f.startswith(("avx", "fma", "amx"))))
+    except (OSError, StopIteration):
+        return "unknown"
 
 
 def summary(values: list[float]) -> dict:

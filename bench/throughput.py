@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import aecore  # noqa: E402,F401  (first: the OpenMP wait policy before torch loads)
 import torch  # noqa: E402
 
 from aecore.catalog import MODELS  # noqa: E402
@@ -120,8 +121,9 @@ def markdown(report: dict) -> str:
     lines = [
         f"Training throughput, fast path vs tutorial DataLoader loop: mnist-5k (4000 train / 1000 test), "
         f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, {cfg['repeats']} interleaved repeats (seeds "
-        f"0..{cfg['repeats'] - 1}), {m['torch_threads']} threads; {m['cpu']} ({m['cpu_capability']}), "
-        f"torch {m['torch']}, {m['date']}.",
+        f"0..{cfg['repeats'] - 1}), {m['torch_threads']} threads; {m['cpu']} ({m['cpu_capability']}; "
+        f"{m.get('cpu_flags', '?')}{'; emulating ' + str(m['isa_limits']) if m.get('isa_limits') else ''}), "
+        f"torch {m['torch']}, {m['date']}. Fast paths: {m.get('fast_paths', {}).get('reason', '?')}.",
         "",
         "| model | fast samples/s | ref samples/s | ratio (target) | wall s fast / ref | test loss fast | "
         "test loss ref | losses agree |",

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench.contention import _cpu_flags, _neighbours  # noqa: E402
+from bench.contention import _neighbours  # noqa: E402
 from bench.machine import finish_report, loadavg, machine_info  # noqa: E402
 from test_browser import CHROMIUM, Server, settle  # noqa: E402
 
@@ -141,7 +141,7 @@ def main() -> None:
                       "watched_median_s": statistics.median(v["watched"]),
                       "ratio_median": statistics.median(ratios), "ratio_max": max(ratios), "ratios": ratios}
     machine = machine_info(0)
-    machine.update(cpu_flags=_cpu_flags(), loadavg_start=load0)
+    machine.update(loadavg_start=load0)
     report = {"machine": machine, "epochs": args.epochs, "repeats": args.repeats, "raw": raw, "summary": summary,
               "targets": TARGETS, "memory": {"during_runs": memory, "server_peak_rss_mb": peak,
                                              "torch_import_mb": torch_import_mb()}}

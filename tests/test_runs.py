@@ -54,12 +54,29 @@ def test_the_budget_is_split_across_concurrent_runs():
     assert runtime.threads_for(2, budget=1) == 1
 
 
-def test_openmp_threads_wait_passively_unless_the_user_chose(monkeypatch):
-    assert os.environ.get("OMP_WAIT_POLICY") == "PASSIVE" or "GOMP_SPINCOUNT" in os.environ
+def test_openmp_threads_spin_only_briefly_unless_the_user_chose(monkeypatch):
+    for key in runtime.USER_CHOICE:
+        monkeypatch.delenv(key, raising=False)
+    assert runtime.prepare_openmp() is False, "torch is loaded already: too late for this process, and it says so"
+    assert os.environ["GOMP_SPINCOUNT"] == "1000" and os.environ["KMP_BLOCKTIME"] == "1"
+    for key in runtime.USER_CHOICE:
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     runtime.prepare_openmp()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
-    assert runtime.prepare_openmp() is False, "torch is loaded already: too late for this process, and it says so"
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and "GOMP_SPINCOUNT" not in os.environ
+
+
+def test_every_entry_point_sets_the_policy_before_torch_loads():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in runtime.USER_CHOICE}
+    for code in ("import aecore.jobs", "import aecore.__main__", "import bench.contention"):
+        probe = f"{code}\nimport os, sys; print(os.environ.get('GOMP_SPINCOUNT'), 'torch' in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=".")
+        assert out.stdout.split()[0] == "1000", (code, out.stderr[-300:])
+    first = open("app.py").read().split("import streamlit")[0]  # app.py runs only under Streamlit
+    assert "import aecore" in first, "app.py imports aecore before streamlit and torch"
 
 
 def test_a_worker_runs_with_the_threads_it_was_given_and_takes_a_new_share(mnist):
