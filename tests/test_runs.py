@@ -71,7 +71,7 @@ def test_every_entry_point_sets_the_policy_before_torch_loads():
     import sys
 
     env = {k: v for k, v in os.environ.items() if k not in runtime.USER_CHOICE}
-    for code in ("import aecore.jobs", "import aecore.__main__", "import bench.contention"):
+    for code in ("import aecore.jobs", "import aecore.__main__", "import bench.throughput"):
         probe = f"{code}\nimport os, sys; print(os.environ.get('GOMP_SPINCOUNT'), 'torch' in sys.modules)"
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=".")
         assert out.stdout.split()[0] == "1000", (code, out.stderr[-300:])
