@@ -107,6 +107,9 @@ def cmd_train(args) -> int:
         raise UsageError("--keep-best needs a validation split, e.g. --val-split 0.1")
     if args.refit and not args.keep_best:
         raise UsageError("--refit needs --keep-best (and --val-split) to choose the epoch count")
+    from . import distributed
+
+    distributed.init(args.device)  # under torchrun: join the group (nothing otherwise)
     data = load_dataset(args.dataset, max_train=args.max_train)
     fit, val_x = data, None
     if args.val_split:
@@ -124,12 +127,18 @@ def cmd_train(args) -> int:
         model, history, _ = _fit(spec, cfg, data, None, args, stop_after=extra["selected_epoch"])
         extra["refit_images"] = len(data.train_x)
         extra["train_seconds"] = round(extra["train_seconds"] + history.seconds, 2)
+    if distributed.world_size() > 1:
+        extra["processes"] = distributed.world_size()
+        if not distributed.is_main():  # rank 0 evaluates and writes; the others are done
+            distributed.shutdown()
+            return 0
     ckpt = Checkpoint(model, preset.name, args.dataset, cfg, history=history, extra=extra)
     # the same evaluation as `eval`: the probe on the codes learns from the whole training split
     ckpt.metrics = evaluate_model(model.cpu(), data, cfg, iw_samples=args.iw_samples)
     save_checkpoint(ckpt, out)
     _print_metrics(ckpt.metrics)
     print(f"wrote {out}")
+    distributed.shutdown()
     return 0
 
 
@@ -142,7 +151,9 @@ def _fit(spec, cfg, data, val_x, args, stop_after: int | None = None):
     model = build_seeded(spec, args.seed)
     history, best = History(), BestWeights(model)
     steps_per_epoch = -(-len(data.train_x) // cfg.batch_size)
-    bar = None if args.quiet else _progress_bar(cfg, steps_per_epoch * (stop_after or cfg.epochs))
+    from .distributed import is_main
+
+    bar = None if args.quiet or not is_main() else _progress_bar(cfg, steps_per_epoch * (stop_after or cfg.epochs))
     for event in train(model, data.train_x, data.test_x, cfg, val_x=val_x):
         history.record(event)
         best.update(event)
