@@ -93,8 +93,8 @@ def watched(browser, server: Server, epochs: int) -> tuple[float, dict]:
 
 
 def torch_import_mb() -> float:
-    code = ("import resource, sys; a = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; import torch; "
-            "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - a) / 1024)")
+    code = ("rss = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]); "
+            "a = rss(); import torch; print((rss() - a) / 1024)")
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
 
 
@@ -163,7 +163,7 @@ def markdown(report: dict) -> str:
     worker = max(x["worker_rss_mb"] for x in mem["during_runs"])
     lines += ["", f"Memory: the Streamlit server peaked at {server:.0f} MB RSS while runs went (VmHWM over the whole "
               f"benchmark {mem['server_peak_rss_mb']:.0f} MB); a training worker at {worker:.0f} MB (much of it "
-              f"shared with the fork server); `import torch` alone costs {mem['torch_import_mb']:.0f} MB.", ""]
+              f"shared with the fork server); `import torch` alone costs {mem['torch_import_mb'] or float('nan'):.0f} MB.", ""]
     return "\n".join(lines)
 
 

@@ -166,3 +166,27 @@ def test_a_reload_gets_the_running_run_back_by_the_id_in_the_url():
         if any("Model ready (stopped" in s.value for s in reloaded.success):
             break
     assert any("Model ready (stopped" in s.value for s in reloaded.success)
+
+
+def test_every_page_shows_the_running_run_in_its_sidebar():
+    at = new_app()
+    at.switch_page("pages/train.py")
+    at.run()
+    widget(at.selectbox, "Model").set_value("conv_ae")
+    at.run()
+    widget(at.slider, "Epochs").set_value(20)
+    at.run()
+    widget(at.button, "Start").click()
+    at.run()
+    run = at.session_state["run"]
+    try:
+        for page in ("pages/home.py", "pages/latent.py"):
+            at.switch_page(page)
+            at.run()
+            assert not problems(at)
+            texts = [p.proto.text for p in at.sidebar.get("progress")]
+            assert any(t.startswith("Training: epoch") for t in texts), texts
+            assert any(link.proto.page == "train" for link in at.sidebar.get("page_link"))
+    finally:
+        run.request_stop()
+        run.job.join(30)
