@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
-import ctypes
 import os
 import threading
 import time
@@ -295,29 +294,3 @@ def adopt(model):
         model.to(memory_format=fmt)
         model.__dict__["_aecore_format"] = fmt
     return model
-
-
-# ---- keep freed activation memory for the next step (training processes only) ----------------------------------
-# glibc hands large blocks back to the OS as soon as they are freed (mmap'd blocks, heap trimming), so every
-# step of a conv model touches tens of MB of fresh pages: ~10,000 page faults per conv VAE step (batch 100,
-# channels_last), 20-25 % of the step. Raising the two thresholds once keeps that memory in the process for
-# reuse; blocks above 32 MB still go to mmap, and at most 256 MB of free heap is kept. It is process-wide, so it is
-# called by the training loop, which runs in its own worker process under the app (jobs.py), never in the server.
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from <malloc.h>
-_malloc_tuned = False
-
-
-def keep_freed_memory() -> None:
-    global _malloc_tuned
-    if _malloc_tuned:
-        return
-    _malloc_tuned = True
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
-            return
-        libc = ctypes.CDLL(None)
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)
-    except (AttributeError, OSError, ValueError):  # not glibc (macOS, Windows, musl): nothing to tune
-        pass

@@ -3,7 +3,7 @@
 Why a process, not a thread (issue #10): in a thread, the run shares the Streamlit server's GIL and torch thread
 pool with every page that is drawn, and a watched conv VAE run fell to 7 images/s. In its own process the run has
 its own interpreter and threads (as many as `runtime.threads_for` gives it), and the server only copies small
-messages off a queue. The worker gets the model's spec and initial weights, the data as arrays, the config, its
+messages off a queue. The worker (worker.py) gets the model's spec and initial weights, the data as arrays, the config, its
 thread count and the parent's fast-path plan (so it does not measure again); it sends back every training event,
 a preview after each epoch and the weights after each epoch and at the end, so Stop, an error or even a killed
 process keeps the last good weights.
@@ -13,23 +13,20 @@ starts in well under a second after the first (`warm_up()` starts the server ahe
 """
 from __future__ import annotations
 
-import io
 import multiprocessing as mp
 import queue
 import sys
 import threading
 import time
-import traceback
 import types
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
-from . import fastpath, runtime
-from .events import EpochEvent, History, StepEvent
+from . import fastpath, runtime, worker
+from .events import History, StepEvent
 from .noise import corrupt
-from .train import TrainConfig, TrainingError, train
+from .train import TrainConfig
 
 
 @dataclass
@@ -64,7 +61,7 @@ def _context():
     fork: the server process has threads (Streamlit's, torch's) that a fork would copy mid-flight."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["aecore.jobs"])
+        ctx.set_forkserver_preload(["aecore.worker"])
         return ctx
     return mp.get_context("spawn")
 
@@ -84,16 +81,6 @@ def _start(process) -> None:
             process.start()
         finally:
             sys.modules["__main__"] = real
-
-
-def _state_bytes(model) -> bytes:
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, buf)
-    return buf.getvalue()
-
-
-def _load_state(model, data: bytes) -> None:
-    model.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
 
 
 class TrainingJob:
@@ -129,8 +116,8 @@ class TrainingJob:
         arrays = [None if t is None else t.detach().cpu().numpy()
                   for t in (train_x, test_x, val_x, self.preview_input, train_y, test_y)]
         self._process = ctx.Process(
-            target=_worker_main, name="aecore-train", daemon=True,
-            args=(model.spec.to_dict(), _state_bytes(model), arrays, cfg.to_dict(), self._threads,
+            target=worker.main, name="aecore-train", daemon=True,
+            args=(model.spec.to_dict(), worker.state_bytes(model), arrays, cfg.to_dict(), self._threads,
                   fastpath.plan().to_dict(), self._stop, self._queue, metrics_iw_samples))
         self._reader = threading.Thread(target=self._read, name="aecore-train-reader", daemon=True)
 
@@ -236,77 +223,15 @@ class TrainingJob:
             if self._finished.is_set():
                 return
             if self._weights is not None:
-                _load_state(self.model, self._weights)
+                worker.load_state(self.model, self._weights)
             self.model.eval()
             self._state.update(status=status, error=error, eta_s=0.0)
             self._ended = time.perf_counter()
             self._finished.set()
 
 
-# ---- the worker's side ------------------------------------------------------------------------------------------
-
-
 def warm_up() -> None:
     """Start the fork server now (it imports torch once), so the first run does not wait for it."""
-    p = _context().Process(target=_noop, name="aecore-warm-up", daemon=True)
+    p = _context().Process(target=worker.noop, name="aecore-warm-up", daemon=True)
     _start(p)
     p.join()
-
-
-def _noop() -> None:
-    pass
-
-
-def _worker_main(spec: dict, weights: bytes, arrays, cfg: dict, threads, plan: dict, stop, out,
-                 metrics_iw_samples: int | None = None) -> None:
-    """Entry point of the training process. Every outcome ends with one ("end", ...) message."""
-    from .models import ModelSpec, build_model
-
-    runtime.use_threads(threads.value)
-    fastpath.use_plan(plan)
-    status, error, model = "done", None, None
-    try:
-        config = TrainConfig.from_dict(cfg)
-        model = build_model(ModelSpec.from_dict(spec))
-        _load_state(model, weights)
-        train_x, test_x, val_x, preview, train_y, test_y = (None if a is None else torch.from_numpy(a) for a in arrays)
-        out.put(("started", None))
-        for event in train(model, train_x, test_x, config, stop, val_x=val_x):
-            if isinstance(event, EpochEvent):  # weights first: once the epoch shows, its weights are safe
-                out.put(("epoch", (_state_bytes(model), _preview(model, preview))))
-            out.put(("event", event))
-            runtime.use_threads(threads.value)  # a no-op unless the budget was re-shared
-        if stop.is_set():
-            status = "stopped"
-    except TrainingError as e:  # e.g. NaN: train() has put back the last good weights
-        status, error = "error", str(e)
-    except MemoryError:
-        status, error = "error", "out of memory: try a smaller batch size, model or dataset"
-    except Exception as e:  # the parent must always hear how the run ended
-        status, error = "error", f"{type(e).__name__}: {e}"
-        traceback.print_exc()
-    out.put(("end", (status, error, None if model is None else _state_bytes(model))))
-    if metrics_iw_samples is not None and model is not None and (status != "error" or error and "NaN" in error):
-        try:
-            from types import SimpleNamespace
-
-            from .metrics import evaluate_model
-
-            data = SimpleNamespace(train_x=train_x, test_x=test_x, train_y=train_y, test_y=test_y)
-            out.put(("metrics", evaluate_model(model.cpu().eval(), data, config, iw_samples=metrics_iw_samples)))
-        except Exception as e:  # the weights are already safe; say what went wrong with the numbers
-            out.put(("metrics", {"error": f"{type(e).__name__}: {e}"}))
-    out.close()
-    out.join_thread()  # make sure the last message is flushed before the process exits
-
-
-@torch.inference_mode()
-def _preview(model, images) -> np.ndarray | None:
-    if images is None:
-        return None
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = model.reconstruct(images.to(device)).cpu().numpy()
-    model.train(was_training)
-    return out

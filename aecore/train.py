@@ -17,7 +17,8 @@ import torch
 
 from . import distributed
 from .events import EpochEvent, History, StepEvent  # noqa: F401 (History: part of the training API)
-from .fastpath import adopt, keep_freed_memory, memory_format
+from .fastpath import adopt, memory_format
+from .runtime import keep_freed_memory
 from .losses import RECON_LOSSES, kl_divergence, reconstruction_loss, sparsity_penalty
 from .models import Autoencoder, ModelSpec, build_model
 from .noise import Noise, corrupt

@@ -111,7 +111,8 @@ def test_bad_checkpoint_upload_gives_a_message(trained_app):
     assert any("not a readable aecore checkpoint" in e.value for e in at.error)
 
 
-def test_stop_ends_a_run_within_moments():
+def start_long_run() -> AppTest:
+    """A fresh session that has started a 20-epoch conv AE run on the Train page."""
     at = new_app()
     at.switch_page("pages/train.py")
     at.run()
@@ -121,6 +122,11 @@ def test_stop_ends_a_run_within_moments():
     at.run()
     widget(at.button, "Start").click()
     at.run()
+    return at
+
+
+def test_stop_ends_a_run_within_moments():
+    at = start_long_run()
     assert wait_until(lambda: at.session_state["run"].job.snapshot().step >= 2)
     at.run()
     snap = at.session_state["run"].job.snapshot()
@@ -141,15 +147,7 @@ def test_stop_ends_a_run_within_moments():
 
 
 def test_a_reload_gets_the_running_run_back_by_the_id_in_the_url():
-    at = new_app()
-    at.switch_page("pages/train.py")
-    at.run()
-    widget(at.selectbox, "Model").set_value("conv_ae")
-    at.run()
-    widget(at.slider, "Epochs").set_value(20)
-    at.run()
-    widget(at.button, "Start").click()
-    at.run()
+    at = start_long_run()
     run_id = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
     reloaded = AppTest.from_file(APP, default_timeout=120)  # a new browser session, same URL
     reloaded.query_params["run"] = run_id
@@ -169,15 +167,7 @@ def test_a_reload_gets_the_running_run_back_by_the_id_in_the_url():
 
 
 def test_every_page_shows_the_running_run_in_its_sidebar():
-    at = new_app()
-    at.switch_page("pages/train.py")
-    at.run()
-    widget(at.selectbox, "Model").set_value("conv_ae")
-    at.run()
-    widget(at.slider, "Epochs").set_value(20)
-    at.run()
-    widget(at.button, "Start").click()
-    at.run()
+    at = start_long_run()
     run = at.session_state["run"]
     try:
         for page in ("pages/home.py", "pages/latent.py"):
