@@ -71,11 +71,19 @@ def sparsity_penalty(z: torch.Tensor) -> torch.Tensor:
     return z.abs().flatten(1).sum(1)
 
 
-def neg_elbo(logits, target, mu, logvar, beta: float = 1.0, recon: str = "bce") -> dict[str, torch.Tensor]:
-    """-ELBO = recon + beta * KL, per image (N,), with its parts. beta = 1 is the plain VAE bound."""
-    rec = reconstruction_loss(logits, target, recon)
-    kl = kl_divergence(mu, logvar)
-    return {"loss": rec + beta * kl, "recon": rec, "kl": kl}
+def objective(out, target: torch.Tensor, recon: str = "bce", beta: float = 1.0, sparsity: float = 0.0):
+    """The one training objective, per image (N,) with its parts: reconstruction + beta * KL (VAEs) + sparsity * L1
+    of the code. `out` is a model's ForwardOutput. With recon="bce", beta=1 and no sparsity it is -ELBO in nats.
+    Training, evaluation, every page and the benchmarks all compute the loss here."""
+    parts = {"recon": reconstruction_loss(out.logits, target, recon)}
+    loss = parts["recon"]
+    if out.mu is not None:
+        parts["kl"] = kl_divergence(out.mu, out.logvar)
+        loss = loss + beta * parts["kl"]
+    if sparsity > 0:
+        parts["sparsity"] = sparsity_penalty(out.z)
+        loss = loss + sparsity * parts["sparsity"]
+    return {"loss": loss, **parts}
 
 
 def gaussian_log_prob(x: torch.Tensor, mu: torch.Tensor | float = 0.0, logvar: torch.Tensor | float = 0.0):

@@ -11,7 +11,7 @@ import torch
 
 from .losses import gaussian_log_prob, kl_per_dimension, reconstruction_loss
 from .noise import Noise, corrupt
-from .train import TrainConfig, evaluate, prepare
+from .train import TrainConfig, elbo_config, evaluate, prepare
 
 
 def mse_per_image(x_hat, x) -> torch.Tensor:
@@ -113,8 +113,7 @@ def evaluate_model(model, data, cfg: TrainConfig, iw_samples: int = 50, probe: b
     _, recon = reconstruct_batched(model, data.test_x)
     m.update(image_metrics(recon, data.test_x))
     if model.variational:
-        elbo_cfg = TrainConfig(**{**cfg.to_dict(), "beta": 1.0, "noise": "none", "sparsity": 0.0, "recon": "bce"})
-        parts = evaluate(model, data.test_x, elbo_cfg)
+        parts = evaluate(model, data.test_x, elbo_config(cfg))
         m.update(neg_elbo=parts["loss"], recon_nats=parts["recon"], kl_nats=parts["kl"])
         if iw_samples > 0:
             m[f"iw_nll_k{iw_samples}"] = iw_nll(model, data.test_x, iw_samples).mean().item()

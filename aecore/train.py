@@ -1,7 +1,7 @@
 """The training loop as a stream of events, so a CLI progress bar or a web page can watch it.
 
 `train()` is a generator: it yields a `StepEvent` after every optimiser step and an `EpochEvent` after each
-epoch's test pass. It knows nothing about who listens. `TrainingJob` (jobs.py) runs it in a thread.
+epoch's test pass. It knows nothing about who listens. Every caller runs it through `fit.fit()`, the one driver.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from . import distributed
 from .events import EpochEvent, History, StepEvent  # noqa: F401 (History: part of the training API)
 from .fastpath import adopt, memory_format
 from .runtime import keep_freed_memory
-from .losses import RECON_LOSSES, kl_divergence, reconstruction_loss, sparsity_penalty
+from .losses import RECON_LOSSES, objective
 from .models import Autoencoder, ModelSpec, build_model
 from .noise import Noise, corrupt
 
@@ -98,20 +98,21 @@ def build_seeded(spec: ModelSpec, seed: int) -> Autoencoder:
         return build_model(spec)
 
 
-def loss_parts(model: Autoencoder, target, cfg: TrainConfig, generator=None, forward=None) -> dict[str, torch.Tensor]:
-    """The objective per image (N,) with its parts; one code path for training and evaluation. `forward`: the
-    model as wrapped for training (DistributedDataParallel), if it is."""
-    x_in = corrupt(target, cfg.noise_spec, generator)
+def loss_parts(model: Autoencoder, target, cfg: TrainConfig, generator=None, forward=None,
+               inputs=None) -> dict[str, torch.Tensor]:
+    """`losses.objective` for this model and config, per image (N,) with its parts. The input is `target` corrupted
+    by the config's noise, or `inputs` when given (e.g. a noisy picture whose clean version is the target).
+    `forward`: the model as wrapped for training (DistributedDataParallel), if it is."""
+    x_in = corrupt(target, cfg.noise_spec, generator) if inputs is None else inputs
     out = (forward or model)(x_in, generator)
-    parts = {"recon": reconstruction_loss(out.logits, target, cfg.recon)}
-    loss = parts["recon"]
-    if model.variational:
-        parts["kl"] = kl_divergence(out.mu, out.logvar)
-        loss = loss + cfg.beta * parts["kl"]
-    if cfg.sparsity > 0:
-        parts["sparsity"] = sparsity_penalty(out.z)
-        loss = loss + cfg.sparsity * parts["sparsity"]
-    return {"loss": loss, **parts}
+    return objective(out, target, cfg.recon, cfg.beta, cfg.sparsity)
+
+
+def elbo_config(cfg: TrainConfig | None = None) -> TrainConfig:
+    """The plain -ELBO (Bernoulli decoder, beta 1, clean inputs, no penalty): the likelihood bound reported for every
+    VAE whatever it was trained with."""
+    base = (cfg or TrainConfig()).to_dict()
+    return TrainConfig(**{**base, "beta": 1.0, "noise": "none", "sparsity": 0.0, "recon": "bce"})
 
 
 def prepare(model: Autoencoder, x: torch.Tensor, device: torch.device):
@@ -211,26 +212,6 @@ def _recover(model, good_state, step, epoch, cfg) -> None:
         f"the loss became NaN or infinite at step {step + 1} (epoch {epoch}); training stopped and the model "
         f"keeps its last good weights (end of epoch {epoch - 1}). Try a lower learning rate than {cfg.lr:g}."
     )
-
-
-class BestWeights:
-    """Keeps a copy of the weights from the epoch with the lowest validation loss (model selection that never
-    looks at the test split)."""
-
-    def __init__(self, model: Autoencoder):
-        self.model, self.epoch, self.loss, self._state = model, 0, math.inf, None
-
-    def update(self, event) -> None:
-        loss = event.val.get("loss", math.inf) if isinstance(event, EpochEvent) else math.inf
-        if loss < self.loss:
-            self.epoch, self.loss = event.epoch, loss
-            self._state = copy.deepcopy(self.model.state_dict())
-
-    def restore(self) -> int:
-        """Load the best weights into the model; returns their epoch (0 if there was no validation loss)."""
-        if self._state is not None:
-            self.model.load_state_dict(self._state)
-        return self.epoch
 
 
 class RateMeter:

@@ -44,21 +44,25 @@ def child(steps: int, runs: int) -> None:
     from aecore import runtime
     from aecore.catalog import get_preset
     from aecore.data import load_dataset
-    from aecore.train import StepEvent, build_seeded, train
+    from aecore.fit import fit
+    from aecore.train import StepEvent, build_seeded
 
     threads = runtime.use_threads(runtime.threads_for(runs))
     data = load_dataset("mnist-5k")
     preset = get_preset("conv_vae")
     cfg = preset.config(epochs=100, batch_size=100, max_steps=steps + 5)
     model = build_seeded(preset.spec(data.shape), 0)
-    t0, seen = None, 0
-    for event in train(model, data.train_x, data.test_x[:0], cfg):
+    clock = {"t0": None, "seen": 0}
+
+    def tick(event):  # the first 5 steps are warm-up
         if isinstance(event, StepEvent):
             if event.step == 5:
-                t0 = time.perf_counter()
+                clock["t0"] = time.perf_counter()
             elif event.step > 5:
-                seen += 100
-    print(json.dumps({"images_per_s": seen / (time.perf_counter() - t0), "threads": threads}), flush=True)
+                clock["seen"] += 100
+    fit(model, data.train_x, data.test_x[:0], cfg, on_event=tick)
+    rate = clock["seen"] / (time.perf_counter() - clock["t0"])
+    print(json.dumps({"images_per_s": rate, "threads": threads}), flush=True)
 
 
 def _spawn(steps: int, runs: int, env: dict) -> subprocess.Popen:

@@ -40,7 +40,8 @@ from aecore.checkpoints import list_checkpoints, load_checkpoint  # noqa: E402
 from aecore.data import load_dataset  # noqa: E402
 from aecore.metrics import evaluate_model, psnr_per_image, reconstruct_batched  # noqa: E402
 from aecore.noise import Noise  # noqa: E402
-from aecore.train import StepEvent, build_seeded, loss_parts, train  # noqa: E402
+from aecore.fit import fit  # noqa: E402
+from aecore.train import StepEvent, build_seeded, loss_parts  # noqa: E402
 from bench.machine import loadavg, machine_info, finish_report  # noqa: E402
 from bench.tutorial import run_tutorial  # noqa: E402
 
@@ -119,14 +120,15 @@ def conv_vae_step_rate(data) -> dict:
     step_s = []
     for epochs in (1, 3):
         model = build_seeded(preset.spec(data.shape), 0)
-        last = None
-        times = []
-        for event in train(model, data.train_x, data.test_x[:0], preset.config(epochs=epochs)):
+        last, times = [None], []
+
+        def tick(event):
             if isinstance(event, StepEvent):
                 now = time.perf_counter()
-                if last is not None and event.step % 40 != 1:  # skip the first step of each epoch
-                    times.append(now - last)
-                last = now
+                if last[0] is not None and event.step % 40 != 1:  # skip the first step of each epoch
+                    times.append(now - last[0])
+                last[0] = now
+        fit(model, data.train_x, data.test_x[:0], preset.config(epochs=epochs), on_event=tick)
         step_s = times
     step = statistics.median(step_s)
     return {"flops_per_step": flops, "median_step_s": step, "achieved": flops / step}

@@ -31,7 +31,8 @@ import torch  # noqa: E402
 
 from aecore.catalog import MODELS  # noqa: E402
 from aecore.data import load_dataset  # noqa: E402
-from aecore.train import EpochEvent, StepEvent, build_seeded, train  # noqa: E402
+from aecore.fit import fit  # noqa: E402
+from aecore.train import EpochEvent, StepEvent, build_seeded  # noqa: E402
 from bench.machine import loadavg, machine_info, minor_faults, summary, finish_report  # noqa: E402
 from bench.tutorial import BATCH, EVAL_BATCH, LR, run_tutorial  # noqa: E402
 
@@ -59,24 +60,26 @@ def run_fast(name: str, data, epochs: int, seed: int) -> dict:
     model = build_seeded(preset.spec(data.shape), seed)
     n = len(data.train_x)
     steps_per_epoch = -(-n // BATCH)
-    train_s, test_losses, n_seen, train_loss = 0.0, [], 0, None
+    clock = dict(train_s=0.0, n_seen=0)
     start, cpu0, faults0 = time.perf_counter(), time.process_time(), minor_faults()
-    epoch_t0 = last_step = start
-    for event in train(model, data.train_x, data.test_x, cfg):
+    clock["epoch_t0"] = clock["last_step"] = start
+
+    def tick(event):  # training-step time only: the time from an epoch's last step to its event is the test pass
         now = time.perf_counter()
         if isinstance(event, StepEvent):
-            last_step = now
-            n_seen += min(BATCH, n - (event.step - 1) % steps_per_epoch * BATCH)  # the last batch may be short
-        elif isinstance(event, EpochEvent):  # the time from the last step to here is the test pass
-            train_s += last_step - epoch_t0
-            train_loss = event.train["loss"]
-            test_losses.append(event.test["loss"])
-            epoch_t0 = time.perf_counter()
+            clock["last_step"] = now
+            clock["n_seen"] += min(BATCH, n - (event.step - 1) % steps_per_epoch * BATCH)  # the last batch may be short
+        elif isinstance(event, EpochEvent):
+            clock["train_s"] += clock["last_step"] - clock["epoch_t0"]
+            clock["epoch_t0"] = time.perf_counter()
+
+    history = fit(model, data.train_x, data.test_x, cfg, on_event=tick).history
     wall = time.perf_counter() - start
+    train_s, n_seen = clock["train_s"], clock["n_seen"]
     return dict(train_s=train_s, wall_s=wall, samples=n_seen, samples_per_s=n_seen / train_s,
-                train_loss=train_loss, test_loss=test_losses[-1], test_curve=test_losses,
-                cpu_per_wall=(time.process_time() - cpu0) / wall, page_faults=minor_faults() - faults0,
-                eval_batch_size=cfg.eval_batch_size)
+                train_loss=history.train["loss"][-1], test_loss=history.test["loss"][-1],
+                test_curve=history.test["loss"], cpu_per_wall=(time.process_time() - cpu0) / wall,
+                page_faults=minor_faults() - faults0, eval_batch_size=cfg.eval_batch_size)
 
 
 # ---- driver --------------------------------------------------------------------------------------------

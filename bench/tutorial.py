@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torchvision import transforms
 
-from aecore.losses import neg_elbo, reconstruction_loss
+from aecore.losses import objective
 
 BATCH, LR, EVAL_BATCH = 100, 1e-3, 1000
 
@@ -41,11 +41,7 @@ class TutorialImages(TorchDataset):
         return img, 0
 
 
-def objective(model, out, x, recon: str, beta: float = 1.0) -> torch.Tensor:
-    """Per-image loss (N,) with aecore.losses: recon summed over pixels (+ beta * KL for VAEs)."""
-    if model.variational:
-        return neg_elbo(out.logits, x, out.mu, out.logvar, beta, recon)["loss"]
-    return reconstruction_loss(out.logits, x, recon)
+
 
 
 def run_tutorial(model, train_x, test_x, epochs: int, seed: int, recon: str = "bce", beta: float = 1.0,
@@ -64,7 +60,7 @@ def run_tutorial(model, train_x, test_x, epochs: int, seed: int, recon: str = "b
         train_loss = 0.0
         for x, _ in train_loader:
             optimizer.zero_grad()
-            loss = objective(model, model(x), x, recon, beta).mean()
+            loss = objective(model(x), x, recon, beta)["loss"].mean()
             loss.backward()
             train_loss += loss.item() * len(x)
             optimizer.step()
@@ -74,7 +70,7 @@ def run_tutorial(model, train_x, test_x, epochs: int, seed: int, recon: str = "b
         test_loss = 0.0
         with torch.no_grad():
             for x, _ in test_loader:
-                test_loss += objective(model, model(x), x, recon, beta).sum().item()
+                test_loss += objective(model(x), x, recon, beta)["loss"].sum().item()
         test_losses.append(test_loss / len(test_loader.dataset))
         if on_epoch is not None:
             on_epoch(epoch, test_losses[-1])

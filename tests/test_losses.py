@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from aecore.losses import kl_divergence, neg_elbo, reconstruction_loss, sparsity_penalty
+from aecore.losses import kl_divergence, objective, reconstruction_loss, sparsity_penalty
 from aecore.noise import Noise, corrupt
 
 
@@ -29,11 +29,18 @@ def test_losses_are_per_image_sums_over_pixels():
     assert torch.allclose(reconstruction_loss(logits, torch.ones_like(target), "l1"), torch.full((2,), 392.0))
 
 
-def test_neg_elbo_adds_beta_times_kl():
+def test_objective_adds_beta_times_kl_and_the_sparsity_penalty():
+    from aecore.models import ForwardOutput
+
     x = torch.rand(3, 1, 4, 4)
-    logits, mu, logvar = torch.randn(3, 1, 4, 4), torch.randn(3, 2), torch.randn(3, 2)
-    one, four = neg_elbo(logits, x, mu, logvar, 1.0), neg_elbo(logits, x, mu, logvar, 4.0)
+    out = ForwardOutput(torch.randn(3, 1, 4, 4), torch.randn(3, 2), torch.randn(3, 2), torch.randn(3, 2))
+    one, four = objective(out, x, beta=1.0), objective(out, x, beta=4.0)
     assert torch.allclose(four["loss"] - one["loss"], 3 * one["kl"])
+    assert torch.allclose(one["loss"], one["recon"] + one["kl"])
+    sparse = objective(out, x, beta=1.0, sparsity=0.5)
+    assert torch.allclose(sparse["loss"] - one["loss"], 0.5 * out.z.abs().sum(1))
+    plain = objective(out._replace(mu=None, logvar=None), x, "mse")  # an AE: no KL term at all
+    assert set(plain) == {"loss", "recon"} and torch.equal(plain["loss"], plain["recon"])
 
 
 def test_sparsity_is_l1_of_the_code():
