@@ -111,22 +111,23 @@ def cmd_train(args) -> int:
 
     distributed.init(args.device)  # under torchrun: join the group (nothing otherwise)
     data = load_dataset(args.dataset, max_train=args.max_train)
-    fit, val_x = data, None
+    fit_data, val_x = data, None
     if args.val_split:
-        fit, val_x = carve_validation(data, args.val_split)  # one fixed split: runs with other seeds compare on it
+        fit_data, val_x = carve_validation(data, args.val_split)  # one fixed split: runs with other seeds compare on it
     spec = preset.spec(data.shape, args.latent_dim, args.upsample)
     extra = {"command": "python -m aecore " + " ".join(map(shlex.quote, sys.argv[1:]))}
-    model, history, best = _fit(spec, cfg, fit, val_x, args)
-    extra["train_seconds"] = round(history.seconds, 2)
+    # the epoch count is chosen on validation; a refit then lets the model see every training image
+    result = _fit(spec, cfg, fit_data, val_x, args, refit_x=data.train_x if args.refit else None)
+    model, history = result.model, result.history
+    extra["train_seconds"] = round(result.seconds, 2)
     if val_x is not None:
         extra["validation_images"] = len(val_x)
     if args.keep_best:
-        extra["selected_epoch"] = best.restore()  # chosen on validation loss, never on test
-    if args.refit:  # the epoch count was chosen on validation; now let the model see every training image
-        extra["selection"] = {"val_loss": history.val.get("loss", []), "train_seconds": extra["train_seconds"]}
-        model, history, _ = _fit(spec, cfg, data, None, args, stop_after=extra["selected_epoch"])
+        extra["selected_epoch"] = result.selected_epoch  # chosen on validation loss, never on test
+    if result.selection is not None:
+        extra["selection"] = {"val_loss": result.selection.val.get("loss", []),
+                              "train_seconds": round(result.selection.seconds, 2)}
         extra["refit_images"] = len(data.train_x)
-        extra["train_seconds"] = round(extra["train_seconds"] + history.seconds, 2)
     if distributed.world_size() > 1:
         extra["processes"] = distributed.world_size()
         if not distributed.is_main():  # rank 0 evaluates and writes; the others are done
@@ -142,29 +143,25 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _fit(spec, cfg, data, val_x, args, stop_after: int | None = None):
-    """One training run from a freshly seeded model; returns (model, history, best-on-validation tracker).
-    stop_after ends the run after that epoch, keeping the learning-rate schedule of the full run."""
-    from .events import History
-    from .train import BestWeights, EpochEvent, build_seeded, train
-
-    model = build_seeded(spec, args.seed)
-    history, best = History(), BestWeights(model)
-    steps_per_epoch = -(-len(data.train_x) // cfg.batch_size)
+def _fit(spec, cfg, data, val_x, args, refit_x=None):
+    """fit() from a freshly seeded model, with a progress bar on the terminal (rank 0 only under torchrun)."""
     from .distributed import is_main
+    from .fit import fit
+    from .train import EpochEvent, build_seeded
 
-    bar = None if args.quiet or not is_main() else _progress_bar(cfg, steps_per_epoch * (stop_after or cfg.epochs))
-    for event in train(model, data.train_x, data.test_x, cfg, val_x=val_x):
-        history.record(event)
-        best.update(event)
+    steps = -(-len(data.train_x) // cfg.batch_size) * cfg.epochs
+    bar = None if args.quiet or not is_main() else _progress_bar(cfg, steps)
+
+    def show(event):
         if bar is not None:
             bar.update(1) if not isinstance(event, EpochEvent) else bar.set_postfix(
                 epoch=event.epoch, test_loss=f"{event.test.get('loss', float('nan')):.2f}")
-        if isinstance(event, EpochEvent) and event.epoch == stop_after:
-            break
-    if bar is not None:
-        bar.close()
-    return model, history, best
+    try:
+        return fit(build_seeded(spec, cfg.seed), data.train_x, data.test_x, cfg, val_x=val_x,
+                   keep_best=args.keep_best, refit_x=refit_x, on_event=show)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _progress_bar(cfg, total):

@@ -46,6 +46,7 @@ class JobSnapshot:
     error: str | None = None
     last: dict = field(default_factory=dict)  # last step's loss parts
     metrics: dict | None = None  # test metrics of the final model, once the worker has computed them
+    selected_epoch: int | None = None  # keep_best: the epoch whose weights the model ended with
 
     @property
     def finished(self) -> bool:
@@ -88,10 +89,13 @@ class TrainingJob:
     when the run ends (read it only once `finished`)."""
 
     def __init__(self, model, train_x, test_x, cfg: TrainConfig, preview_images: torch.Tensor | None = None,
-                 threads: int | None = None, val_x=None, labels=None, metrics_iw_samples: int | None = None):
+                 threads: int | None = None, val_x=None, labels=None, metrics_iw_samples: int | None = None,
+                 keep_best: bool = False):
         """labels: (train_y, test_y) for the final evaluation's probe; metrics_iw_samples: if not None, the worker
         evaluates the final model (`metrics.evaluate_model`) after sending its weights, so the result is usable at
-        once and the metrics follow."""
+        once and the metrics follow. keep_best: end with the weights of the epoch with the lowest loss on val_x."""
+        if keep_best and (val_x is None or not len(val_x)):
+            raise ValueError("keeping the best epoch needs a validation split")
         self.model, self.cfg = model, cfg
         # the preview shows what the model is asked to do: clean for plain AEs, corrupted for denoising ones
         self.preview_input = None if preview_images is None else corrupt(
@@ -100,7 +104,8 @@ class TrainingJob:
         steps_per_epoch = -(-len(train_x) // cfg.batch_size)
         total = cfg.epochs * steps_per_epoch
         self._state = dict(status="starting", step=0, total_steps=min(total, cfg.max_steps or total), epoch=0,
-                           epochs=cfg.epochs, samples_per_s=0.0, eta_s=float("nan"), error=None, last={})
+                           epochs=cfg.epochs, samples_per_s=0.0, eta_s=float("nan"), error=None, last={},
+                           selected_epoch=None)
         self._history = History()
         self._preview: torch.Tensor | None = None
         self._weights: bytes | None = None
@@ -118,7 +123,7 @@ class TrainingJob:
         self._process = ctx.Process(
             target=worker.main, name="aecore-train", daemon=True,
             args=(model.spec.to_dict(), worker.state_bytes(model), arrays, cfg.to_dict(), self._threads,
-                  fastpath.plan().to_dict(), self._stop, self._queue, metrics_iw_samples))
+                  fastpath.plan().to_dict(), self._stop, self._queue, metrics_iw_samples, keep_best))
         self._reader = threading.Thread(target=self._read, name="aecore-train-reader", daemon=True)
 
     def start(self) -> "TrainingJob":
@@ -213,9 +218,10 @@ class TrainingJob:
             with self._lock:
                 self._metrics = payload
         elif kind == "end":
-            status, error, weights = payload
+            status, error, weights, selected = payload
             with self._lock:
                 self._weights = weights or self._weights
+                self._state["selected_epoch"] = selected
             self._finish(status, error)
 
     def _finish(self, status: str, error: str | None) -> None:

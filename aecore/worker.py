@@ -2,7 +2,7 @@
 
 Every message is (kind, payload) on one queue: "started"; "event" (each training event); "epoch" (weights and a
 preview after each epoch, sent before that epoch's event, so once an epoch shows its weights are safe); "end"
-(status, error, final weights); then, if asked, "metrics" (the final model's test metrics).
+(status, error, final weights, the epoch kept by keep_best); then, if asked, "metrics" (the final model's test metrics).
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import torch
 
 from . import fastpath, runtime
 from .events import EpochEvent
-from .train import TrainConfig, TrainingError, train
+from .fit import fit
+from .train import TrainConfig, TrainingError
 
 
 def state_bytes(model) -> bytes:
@@ -32,26 +33,28 @@ def noop() -> None:
 
 
 def main(spec: dict, weights: bytes, arrays, cfg: dict, threads, plan: dict, stop, out,
-                 metrics_iw_samples: int | None = None) -> None:
+         metrics_iw_samples: int | None = None, keep_best: bool = False) -> None:
     """Entry point of the training process. Every outcome ends with one ("end", ...) message."""
     from .models import ModelSpec, build_model
 
     runtime.use_threads(threads.value)
     fastpath.use_plan(plan)
-    status, error, model = "done", None, None
+    status, error, model, selected = "done", None, None, None
     try:
         config = TrainConfig.from_dict(cfg)
         model = build_model(ModelSpec.from_dict(spec))
         load_state(model, weights)
         train_x, test_x, val_x, preview, train_y, test_y = (None if a is None else torch.from_numpy(a) for a in arrays)
         out.put(("started", None))
-        for event in train(model, train_x, test_x, config, stop, val_x=val_x):
+
+        def report(event):
             if isinstance(event, EpochEvent):  # weights first: once the epoch shows, its weights are safe
                 out.put(("epoch", (state_bytes(model), _preview(model, preview))))
             out.put(("event", event))
             runtime.use_threads(threads.value)  # a no-op unless the budget was re-shared
-        if stop.is_set():
-            status = "stopped"
+
+        result = fit(model, train_x, test_x, config, val_x=val_x, keep_best=keep_best, stop=stop, on_event=report)
+        status, selected = ("stopped" if result.stopped else "done"), result.selected_epoch
     except TrainingError as e:  # e.g. NaN: train() has put back the last good weights
         status, error = "error", str(e)
     except MemoryError:
@@ -59,7 +62,7 @@ def main(spec: dict, weights: bytes, arrays, cfg: dict, threads, plan: dict, sto
     except Exception as e:  # the parent must always hear how the run ended
         status, error = "error", f"{type(e).__name__}: {e}"
         traceback.print_exc()
-    out.put(("end", (status, error, None if model is None else state_bytes(model))))
+    out.put(("end", (status, error, None if model is None else state_bytes(model), selected)))
     if metrics_iw_samples is not None and model is not None and (status != "error" or error and "NaN" in error):
         try:
             from types import SimpleNamespace

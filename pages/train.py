@@ -49,6 +49,9 @@ def settings_form():
                            help="Lower the learning rate smoothly to 0 by the last step: usually a few nats better "
                                 "for VAEs trained for many epochs. The shipped models use it.")
         seed = st.number_input("Seed", 0, 2**31 - 1, url_value("seed", 0, cast=int))
+        keep_best = st.toggle("Keep the best epoch", url_value("best", "0") == "1",
+                              help="Hold back 10 % of the training images as a validation set and end with the "
+                                   "weights of the epoch that did best on them (the test images never choose).")
     with c3:
         st.markdown("**Objective**")
         defaults = preset.config()
@@ -66,8 +69,8 @@ def settings_form():
                                 key=f"noise_level_{preset_name}", disabled=noise_kind == "none")
     noise = "none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}"
     set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, epochs=epochs, noise=noise, seed=seed,
-            upsample=upsample if preset.family.startswith("conv") else None)
-    return preset_name, dataset_name, int(latent_dim), upsample, dict(
+            upsample=upsample if preset.family.startswith("conv") else None, best=1 if keep_best else None)
+    return preset_name, dataset_name, int(latent_dim), upsample, keep_best, dict(
         epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule="cosine" if cosine else "constant", beta=beta, sparsity=sparsity, noise=noise, seed=int(seed))
 
 
@@ -85,14 +88,14 @@ if running:
     else:
         st.button("Stopping…", icon=":material/hourglass_top:", disabled=True)
 else:
-    preset_name, dataset_name, latent_dim, upsample, args = settings_form()
+    preset_name, dataset_name, latent_dim, upsample, keep_best, args = settings_form()
     if st.button("Start", type="primary", icon=":material/play_arrow:"):
         try:
             cfg = MODELS[preset_name].config(**args)
         except ValueError as e:
             st.error(f"Check the settings: {e}")
         else:
-            problem = training.start(preset_name, dataset_name, latent_dim, upsample, cfg)
+            problem = training.start(preset_name, dataset_name, latent_dim, upsample, cfg, keep_best)
             if problem:
                 st.warning(problem)
             else:
@@ -164,8 +167,10 @@ if run is not None and run.finalized:
         st.info("The run was stopped before its first step, so there is no model to keep. Press **Start** to "
                 "train again.", icon=":material/info:")
     if run.entry_key:
-        st.success(f"Model ready ({snap.status} after {snap.step} steps). It is now in the model picker of the "
-                   "other pages.", icon=":material/check_circle:")
+        kept = (f" It keeps the weights of epoch {snap.selected_epoch}, the best on the validation images."
+                if snap.selected_epoch else "")
+        st.success(f"Model ready ({snap.status} after {snap.step} steps).{kept} It is now in the model picker of "
+                   "the other pages.", icon=":material/check_circle:")
         test_metrics(run)
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download checkpoint", run.file_bytes, f"{run.preset}_{run.dataset}.pt",

@@ -7,7 +7,7 @@ import torch
 from aecore.imageio import ImageError, to_model_input
 from aecore.metrics import mse_per_image, psnr_per_image, reconstruct_batched, ssim_per_image
 from aecore.noise import Noise
-from aecore.train import TrainConfig, loss_parts
+from aecore.train import elbo_config, loss_parts
 from aecore.viz import line_chart
 
 NOISE_LEVELS = {"gaussian": [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7], "salt_pepper": [0, 0.05, 0.1, 0.2, 0.3, 0.4],
@@ -52,20 +52,14 @@ def metrics_table(x, noisy, out, indices):
 @torch.inference_mode()
 def elbo_table(model, x, noisy):
     """-ELBO with its parts for these images (beta = 1, Bernoulli decoder): an honest likelihood bound."""
-    cfg = TrainConfig(recon="bce")
     model.eval()
-    g = torch.Generator().manual_seed(0)
-    parts = loss_parts(model, x, cfg, g)
-    rows = [{"input": "clean", "-ELBO": parts["loss"].mean().item(), "reconstruction": parts["recon"].mean().item(),
-             "KL": parts["kl"].mean().item()}]
+    rows = [("clean", loss_parts(model, x, elbo_config(), torch.Generator().manual_seed(0)))]
     if not torch.equal(noisy, x):
-        out = model(noisy, g)
-        from aecore.losses import kl_divergence, reconstruction_loss
-
-        rec, kl = reconstruction_loss(out.logits, x, "bce"), kl_divergence(out.mu, out.logvar)
-        rows.append({"input": "noisy (target clean)", "-ELBO": (rec + kl).mean().item(),
-                     "reconstruction": rec.mean().item(), "KL": kl.mean().item()})
-    return [{k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+        rows.append(("noisy (target clean)", loss_parts(model, x, elbo_config(), torch.Generator().manual_seed(0),
+                                                       inputs=noisy)))
+    return [{"input": name, "-ELBO": round(p["loss"].mean().item(), 2),
+             "reconstruction": round(p["recon"].mean().item(), 2), "KL": round(p["kl"].mean().item(), 2)}
+            for name, p in rows]
 
 
 @st.cache_data(show_spinner="Measuring robustness…", max_entries=32)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from aecore.catalog import get_preset
 from aecore.checkpoints import Checkpoint, save_checkpoint, to_bytes
+from aecore.data import carve_validation
 from aecore.jobs import TrainingJob
 from aecore.train import TrainConfig, build_seeded
 from ui import config
@@ -61,8 +62,13 @@ def is_running() -> bool:
     return run is not None and not run.job.snapshot().finished
 
 
-def start(preset_name: str, dataset_name: str, latent_dim: int, upsample: str, cfg: TrainConfig) -> str | None:
-    """Start a job; returns a message for the visitor if it could not start."""
+VALIDATION_FRACTION = 0.1  # carved off the training split when the visitor keeps the best epoch
+
+
+def start(preset_name: str, dataset_name: str, latent_dim: int, upsample: str, cfg: TrainConfig,
+          keep_best: bool = False) -> str | None:
+    """Start a job; returns a message for the visitor if it could not start. keep_best: hold out a validation
+    split and end with the weights of the epoch that did best on it (the test split never chooses)."""
     if is_running():
         return "A training run is already going: stop it first (one run per visitor)."
     if cfg.epochs > config.MAX_EPOCHS:
@@ -73,9 +79,10 @@ def start(preset_name: str, dataset_name: str, latent_dim: int, upsample: str, c
     preset = get_preset(preset_name)
     model = build_seeded(preset.spec(data.shape, latent_dim, upsample), cfg.seed)
     registry = run_registry()
-    job = TrainingJob(model, data.train_x, data.test_x, cfg, preview_images=data.test_x[:10],
-                      threads=registry.threads_for_new_run(), labels=(data.train_y, data.test_y),
-                      metrics_iw_samples=10)
+    fit_data, val_x = carve_validation(data, VALIDATION_FRACTION) if keep_best else (data, None)
+    job = TrainingJob(model, fit_data.train_x, data.test_x, cfg, preview_images=data.test_x[:10],
+                      threads=registry.threads_for_new_run(), labels=(fit_data.train_y, data.test_y),
+                      metrics_iw_samples=10, val_x=val_x, keep_best=keep_best)
     run = RunInfo(job, preset_name, dataset_name, cfg)
     if not registry.reserve(run):
         return (f"The server is busy: {config.MAX_CONCURRENT_JOBS} training runs are going on already. "
@@ -95,8 +102,10 @@ def finish(run: RunInfo) -> None:
     run.finalized = True
     if snap.step == 0:
         return
-    ckpt = Checkpoint(run.job.model.cpu().eval(), run.preset, run.dataset, run.config, snap.history, {},
-                      extra={"status": snap.status, "train_seconds": round(snap.elapsed_s, 1), "source": "app"})
+    extra = {"status": snap.status, "train_seconds": round(snap.elapsed_s, 1), "source": "app"}
+    if snap.selected_epoch:
+        extra["selected_epoch"] = snap.selected_epoch  # chosen on the validation split, never on test
+    ckpt = Checkpoint(run.job.model.cpu().eval(), run.preset, run.dataset, run.config, snap.history, {}, extra=extra)
     entry = add_session_model(ckpt)
     run.entry_key = entry.key
     run.file_bytes = to_bytes(ckpt)
