@@ -10,6 +10,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,11 @@ from .train import History, TrainConfig
 
 FORMAT, VERSION = "aecore-checkpoint", 1
 SUFFIX = ".pt"
+KEYS = {"format", "version", "meta", "state_dict"}
+# Inflated size of the whole archive: the largest shipped checkpoint is 6 MB, the largest spec models.py allows
+# ~100 MB. Checked from the zip's directory before torch.load inflates anything (a deflated member can be huge).
+MAX_INFLATED_BYTES = 160 * 2**20
+MAX_META_CHARS, MAX_NAME_CHARS = 8 * 2**20, 120
 
 
 class CheckpointError(ValueError):
@@ -76,35 +82,86 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
 
 
 def load_checkpoint(source: str | Path | bytes, name: str | None = None) -> Checkpoint:
-    """Load from a path or raw bytes; any problem becomes a CheckpointError, never an exception trace."""
+    """Load from a path or raw bytes; any problem becomes a CheckpointError, never an exception trace.
+
+    Everything is checked before it costs memory: the archive's inflated size, then the metadata's types and the
+    spec's bounds (models.py), then the weights (shapes, and finite values)."""
     label = name or (Path(source).name if not isinstance(source, bytes) else "the uploaded file")
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise CheckpointError(f"{source}: no such checkpoint file")
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    _check_archive(stream, label)
     try:
-        stream = io.BytesIO(source) if isinstance(source, bytes) else source
         payload = torch.load(stream, map_location="cpu", weights_only=True)
     except Exception as e:
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{label} is not a readable aecore checkpoint (refused or corrupt: {reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{label} is a PyTorch file but not an aecore checkpoint")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(f"{label} has checkpoint version {payload.get('version')}, this aecore reads {VERSION}")
+    version = payload.get("version")
+    if type(version) is not int or version != VERSION:  # True == 1 and 1.0 == 1: compare the type too
+        raise CheckpointError(f"{label} has checkpoint version {version!r}; this aecore reads version {VERSION}")
+    if set(payload) != KEYS:
+        odd = ", ".join(sorted(map(str, set(payload) ^ KEYS)))
+        raise CheckpointError(f"{label} has unexpected or missing top-level entries: {odd}")
     try:
-        meta = json.loads(payload["meta"])
+        meta = _read_meta(payload["meta"])
         spec = ModelSpec.from_dict(meta["spec"])
         config = TrainConfig.from_dict(meta["config"])
-        model = build_model(spec)
-        model.load_state_dict(payload["state_dict"], strict=True)
-    except (KeyError, TypeError, json.JSONDecodeError, SpecError, ValueError) as e:
+        history = History.from_dict(meta.get("history", {}))
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError, SpecError, ValueError) as e:
         raise CheckpointError(f"{label} has missing or invalid metadata ({type(e).__name__}: {e})") from None
+    state = payload["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{label}: its weights are not a table of tensors")
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        raise CheckpointError(f"{label} has NaN or infinite weights (its training diverged); retrain it, e.g. with "
+                              "a smaller learning rate")
+    try:
+        model = build_model(spec)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as e:  # load_state_dict: shapes or names do not match the spec
         first = str(e).strip().splitlines()[0][:160]
         raise CheckpointError(f"{label}: weights do not match its model spec ({first})") from None
     model.eval()
-    return Checkpoint(model, meta.get("model_name", spec.family), meta.get("dataset", "?"), config,
-                      History.from_dict(meta.get("history", {})), meta.get("metrics", {}), meta.get("extra", {}),
-                      meta.get("created", ""))
+    return Checkpoint(model, meta.get("model_name", spec.family), meta.get("dataset", "?"), config, history,
+                      meta.get("metrics", {}), meta.get("extra", {}), meta.get("created", ""))
+
+
+def _check_archive(stream, label: str) -> None:
+    """torch.save writes a zip archive: bound the members' inflated sizes before anything is read."""
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            inflated = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise CheckpointError(f"{label} is not a readable aecore checkpoint (not a PyTorch zip archive)") from None
+    finally:
+        if hasattr(stream, "seek"):
+            stream.seek(0)
+    if inflated > MAX_INFLATED_BYTES:
+        raise CheckpointError(f"{label} would inflate to {inflated / 2**20:,.0f} MB; checkpoints here are limited to "
+                              f"{MAX_INFLATED_BYTES // 2**20} MB")
+
+
+def _read_meta(text) -> dict:
+    """The JSON metadata, with each field's type checked (names are shown to people: short, plain text)."""
+    if not isinstance(text, str) or len(text) > MAX_META_CHARS:
+        raise ValueError("the metadata must be a JSON text of at most 8 MB")
+    meta = json.loads(text)
+    if not isinstance(meta, dict):
+        raise ValueError("the metadata must be a JSON object")
+    for key in ("model_name", "dataset", "created"):
+        if key in meta and not (isinstance(meta[key], str) and len(meta[key]) <= MAX_NAME_CHARS):
+            raise ValueError(f"{key!r} must be text of at most {MAX_NAME_CHARS} characters")
+    for key in ("metrics", "extra"):
+        if not isinstance(meta.get(key, {}), dict):
+            raise ValueError(f"{key!r} must be a JSON object")
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    fits = lambda v: number(v) or (isinstance(v, str) and len(v) <= MAX_NAME_CHARS) or (  # noqa: E731
+        isinstance(v, list) and all(map(number, v)))
+    if not all(map(fits, meta.get("metrics", {}).values())):
+        raise ValueError("every metric must be a number, a list of numbers or a short text")
+    return meta
 
 
 def list_checkpoints(folder: str | Path) -> list[Path]:

@@ -58,4 +58,27 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
-        return cls(**{k: copy.deepcopy(v) for k, v in d.items() if k in cls.__dataclass_fields__})
+        """From JSON (a checkpoint): every field must have the shape a plot expects, else ValueError."""
+        if not isinstance(d, dict):
+            raise ValueError(f"history must be a JSON object, got {type(d).__name__}")
+        d = {k: copy.deepcopy(v) for k, v in d.items() if k in cls.__dataclass_fields__}
+        for name in ("step", "step_loss", "epoch", "epoch_step"):
+            _check_numbers(name, d.get(name, []))
+        for name in ("train", "test", "val"):
+            curves = d.get(name, {})
+            if not isinstance(curves, dict):
+                raise ValueError(f"history field {name!r} must be a JSON object")
+            for key, values in curves.items():
+                _check_numbers(f"{name}.{key}", values)
+        if not _is_number(d.get("seconds", 0.0)):
+            raise ValueError("history field 'seconds' must be a number")
+        return cls(**d)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_numbers(name: str, values) -> None:
+    if not isinstance(values, list) or not all(_is_number(v) for v in values):
+        raise ValueError(f"history field {name!r} must be a list of numbers")

@@ -26,6 +26,12 @@ UPSAMPLE_HELP = {
 }
 
 
+# Bounds checked before anything is built: a spec can come from an uploaded file. They keep a model and one
+# image's activations to tens of MB (a conv layer holds at most 64 x 128 x 128 floats per image).
+MAX_CHANNELS, MAX_SIDE, MAX_LATENT = 4, 128, 4096
+MAX_HIDDEN_LAYERS, MAX_WIDTH, MAX_PARAMETERS = 8, 8192, 25_000_000
+
+
 class SpecError(ValueError):
     """A model spec that cannot be built (bad family, size, or input shape)."""
 
@@ -51,13 +57,27 @@ class ModelSpec:
             raise SpecError(f"unknown model family {self.family!r}; choose one of {', '.join(FAMILIES)}")
         if self.upsample not in UPSAMPLE_MODES:
             raise SpecError(f"unknown upsampling {self.upsample!r}; choose one of {', '.join(UPSAMPLE_MODES)}")
-        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
-            raise SpecError(f"input shape must be (C, H, W) with positive sizes, got {self.input_shape}")
-        if not 1 <= self.latent_dim <= 4096:
-            raise SpecError(f"latent size must be between 1 and 4096, got {self.latent_dim}")
-        _, h, w = self.input_shape
-        if self.family.startswith("conv") and (h % 4 or w % 4):
+        if len(self.input_shape) != 3:
+            raise SpecError(f"input shape must be (C, H, W), got {self.input_shape}")
+        c, h, w = self.input_shape
+        if not (1 <= c <= MAX_CHANNELS and 1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+            raise SpecError(f"input shape must be (C, H, W) with 1-{MAX_CHANNELS} channels and sides of 1-{MAX_SIDE} "
+                            f"pixels, got {self.input_shape}")
+        if not 1 <= self.latent_dim <= MAX_LATENT:
+            raise SpecError(f"latent size must be between 1 and {MAX_LATENT}, got {self.latent_dim}")
+        if len(self.hidden) > MAX_HIDDEN_LAYERS or any(not 1 <= width <= MAX_WIDTH for width in self.hidden):
+            raise SpecError(f"hidden layers must be at most {MAX_HIDDEN_LAYERS} widths of 1-{MAX_WIDTH}, "
+                            f"got {list(self.hidden)}")
+        if self.is_conv and (h % 4 or w % 4):
             raise SpecError(f"conv models need height and width divisible by 4, got {h}x{w}")
+        size = self.parameter_count()
+        if size > MAX_PARAMETERS:
+            raise SpecError(f"the model would have {size:,} parameters; the limit is {MAX_PARAMETERS:,}")
+
+    def parameter_count(self) -> int:
+        """Counted on PyTorch's meta device: shapes only, no memory, so an oversized spec costs nothing."""
+        with torch.device("meta"):
+            return count_parameters(Autoencoder(self))
 
     @property
     def is_conv(self) -> bool:
@@ -71,10 +91,20 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
+        """From JSON (a checkpoint): the types must be exactly right, since __post_init__ would coerce them."""
+        if not isinstance(d, dict):
+            raise SpecError(f"a model spec must be a JSON object, got {type(d).__name__}")
+        unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise SpecError(f"unknown spec fields: {', '.join(sorted(unknown))}")
+        whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+        checks = {"family": lambda v: isinstance(v, str), "upsample": lambda v: isinstance(v, str),
+                  "variational": lambda v: isinstance(v, bool), "latent_dim": whole,
+                  "input_shape": lambda v: isinstance(v, list) and all(whole(s) for s in v),
+                  "hidden": lambda v: isinstance(v, list) and len(v) <= MAX_HIDDEN_LAYERS and all(whole(s) for s in v)}
+        for name, ok in checks.items():
+            if name in d and not ok(d[name]):
+                raise SpecError(f"spec field {name!r} has the wrong type or length: {str(d[name])[:60]}")
         return cls(**d)
 
 

@@ -1,6 +1,7 @@
 """Input corruptions for denoising autoencoders: the input is corrupted, the target stays clean."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +13,7 @@ NOISE_HELP = {
     "salt_pepper": "set a fraction p of pixels to 0 or 1; level = p",
     "masking": "set a fraction p of pixels to 0; level = p",
 }
+MAX_LEVEL = {"gaussian": 2.0}  # sigma 2 on [0, 1] pixels is already pure noise; fractions stop at 1
 
 
 @dataclass(frozen=True)
@@ -22,9 +24,10 @@ class Noise:
     def __post_init__(self):
         if self.kind not in NOISE_KINDS:
             raise ValueError(f"unknown noise {self.kind!r}; choose one of {', '.join(NOISE_KINDS)}")
-        limit = None if self.kind == "gaussian" else 1.0
-        if self.level < 0 or (limit is not None and self.level > limit) or self.level != self.level:
-            raise ValueError(f"noise level for {self.kind} must be in [0, {limit or 'inf'}], got {self.level}")
+        limit = MAX_LEVEL.get(self.kind, 1.0)
+        if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) \
+                or not (math.isfinite(self.level) and 0 <= self.level <= limit):
+            raise ValueError(f"noise level for {self.kind} must be a number in [0, {limit:g}], got {self.level!r}")
 
     @property
     def active(self) -> bool:
@@ -36,6 +39,8 @@ class Noise:
     @classmethod
     def parse(cls, text: str | None) -> "Noise":
         """'gaussian:0.5', 'salt_pepper:0.1', 'masking:0.3', 'none' (a bare kind gets a typical level)."""
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"noise must be text like 'gaussian:0.5', got {text!r}")
         if not text or text == "none":
             return cls()
         kind, _, level = text.partition(":")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import numbers
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +26,9 @@ from .noise import Noise, corrupt
 
 
 LR_SCHEDULES = ("constant", "cosine")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+# Bounds for settings that arrive from files and URLs: generous for real use, small enough to fail fast.
+MAX_EPOCHS, MAX_BATCH, MAX_SEED = 10_000, 65_536, 2**63 - 1  # torch.manual_seed takes up to 2**64 - 1
 
 
 class TrainingError(RuntimeError):
@@ -47,15 +51,29 @@ class TrainConfig:
     eval_batch_size: int = 250  # conv models on CPU: larger batches spill the L3 cache and run slower
 
     def __post_init__(self):
+        # Configs also come from files (checkpoints) and URLs: check types and finiteness, not just signs.
+        for name in ("epochs", "batch_size", "eval_batch_size", "seed") + (("max_steps",) if self.max_steps is not None else ()):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"{name.replace('_', ' ')} must be a whole number, got {value!r}")
+            setattr(self, name, int(value))
+        for name in ("lr", "beta", "sparsity"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         self.noise = str(Noise.parse(self.noise))  # normalise and validate
         checks = [
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}"),
+            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be between 1 and {MAX_EPOCHS}, got {self.epochs}"),
+            (1 <= self.batch_size <= MAX_BATCH, f"batch size must be between 1 and {MAX_BATCH}, got {self.batch_size}"),
+            (1 <= self.eval_batch_size <= MAX_BATCH,
+             f"evaluation batch size must be between 1 and {MAX_BATCH}, got {self.eval_batch_size}"),
             (0 < self.lr < 10, f"learning rate must be in (0, 10), got {self.lr}"),
             (self.lr_schedule in LR_SCHEDULES, f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}"),
-            (self.beta >= 0, f"beta must be >= 0, got {self.beta}"),
-            (self.sparsity >= 0, f"sparsity must be >= 0, got {self.sparsity}"),
+            (0 <= self.beta <= 1000, f"beta must be in [0, 1000], got {self.beta}"),
+            (0 <= self.sparsity <= 1000, f"sparsity must be in [0, 1000], got {self.sparsity}"),
             (self.recon in RECON_LOSSES, f"reconstruction loss must be one of {', '.join(RECON_LOSSES)}"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED}, got {self.seed}"),
+            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
             (self.max_steps is None or self.max_steps >= 1, "max steps must be at least 1"),
         ]
         for ok, message in checks:
@@ -79,13 +97,20 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+        return torch.device("mps" if _mps_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise TrainingError("device 'cuda' was requested but no CUDA GPU is available; use --device cpu or auto")
+    if name == "mps" and not _mps_available():  # else torch fails later, deep inside the first .to(device)
+        raise TrainingError("device 'mps' was requested but Apple's Metal (MPS) backend is not available here; "
+                            "use --device cpu or auto")
     if name not in ("cpu", "cuda", "mps"):
         raise TrainingError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
     return torch.device(name)
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
 
 
 _build_lock = threading.Lock()  # fork_rng + manual_seed touch the global RNG: one build at a time

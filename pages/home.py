@@ -4,6 +4,7 @@ import streamlit as st
 from aecore.latent import manifold_grid, prior_samples
 from aecore.metrics import reconstruct_batched
 from ui.state import all_models, dataset
+from ui.text import plain
 from ui.widgets import image_grid, image_rows, require_app_frame
 
 require_app_frame()
@@ -47,7 +48,7 @@ if entry is None:
 data = dataset(entry.checkpoint.dataset)
 if data is None:
     st.stop()
-st.subheader(f"What a trained model does: {entry.label}")
+st.subheader(f"What a trained model does: {plain(entry.label)}")
 _, out = reconstruct_batched(entry.model, data.test_x[:12])
 image_rows({"test image": data.test_x[:12], "reconstruction": out}, target=56)
 if entry.model.variational:

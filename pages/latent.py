@@ -5,6 +5,7 @@ import torch
 from aecore.latent import interpolate, manifold_grid, nearest_images, prior_samples
 from aecore.viz import latent_scatter, selected_indices
 from ui import latentview as lv
+from ui.text import plain
 from ui.widgets import image_grid, image_rows, picked_model_and_data, require_app_frame, set_url, url_value
 
 require_app_frame()
@@ -12,7 +13,7 @@ st.title("Latent space")
 entry, data = picked_model_and_data()
 model, z_dim = entry.model, entry.checkpoint.spec.latent_dim
 codes = lv.test_codes(entry, data)
-st.caption(f"{entry.label}: {len(codes):,} test images encoded to {z_dim}-D codes"
+st.caption(f"{plain(entry.label)}: {len(codes):,} test images encoded to {z_dim}-D codes"
            f"{' (posterior means)' if model.variational else ''}.")
 
 methods = ["dims"] if z_dim <= 2 else ["pca", "tsne", "dims"]
@@ -25,7 +26,7 @@ if len(dims) != 2 or not all(0 <= d < z_dim for d in dims):
     dims = (0, min(1, z_dim - 1))
 if method == "dims" and z_dim > 2:
     dims = (c2.number_input("x: dimension", 0, z_dim - 1, dims[0]), c3.number_input("y: dimension", 0, z_dim - 1, dims[1]))
-seed = int(url_value("seed", 0, cast=int))
+seed = url_value("seed", 0, cast=int, bounds=(0, 2**31 - 1))  # numpy and scikit-learn seeds stop at 2**32
 set_url(proj=method, dims=f"{dims[0]},{dims[1]}", seed=seed)
 
 if z_dim == 4 and method != "dims":

@@ -7,7 +7,7 @@ from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
 from aecore.noise import NOISE_HELP, NOISE_KINDS
 from aecore.viz import loss_curves
 from ui import config, training
-from ui.widgets import fmt_seconds, image_rows, require_app_frame, set_url, url_value
+from ui.widgets import fmt_seconds, image_rows, require_app_frame, set_url, url_noise, url_value
 
 require_app_frame()
 st.title("Train an autoencoder")
@@ -31,7 +31,7 @@ def settings_form():
         dataset_name = st.selectbox(
             "Dataset", datasets, index=datasets.index(url_value("dataset", "mnist-5k", datasets)),
             format_func=lambda d: f"{DATASETS[d].title} · {dataset_status(d)}")
-        latent_dim = st.number_input("Latent size (z)", 1, 256, url_value("latent", preset.latent_dim, cast=int),
+        latent_dim = st.number_input("Latent size (z)", 1, 256, url_value("latent", preset.latent_dim, cast=int, bounds=(1, 256)),
                                      key=f"latent_{preset_name}")
         upsample = "transposed"
         if preset.family.startswith("conv"):
@@ -41,14 +41,15 @@ def settings_form():
     with c2:
         st.markdown("**Optimisation**")
         epochs = st.slider("Epochs", 1, config.MAX_EPOCHS,
-                           min(url_value("epochs", training.DEFAULT_EPOCHS.get(preset_name, 5), cast=int), config.MAX_EPOCHS),
+                           url_value("epochs", training.DEFAULT_EPOCHS.get(preset_name, 5), cast=int,
+                                     bounds=(1, config.MAX_EPOCHS)),
                            key=f"epochs_{preset_name}")
         batch_size = st.select_slider("Batch size", [16, 32, 64, 100, 128, 256, 512], 100)
         lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func=lambda v: f"{v:g}")
         cosine = st.toggle("Cosine learning-rate decay", False,
                            help="Lower the learning rate smoothly to 0 by the last step: usually a few nats better "
                                 "for VAEs trained for many epochs. The shipped models use it.")
-        seed = st.number_input("Seed", 0, 2**31 - 1, url_value("seed", 0, cast=int))
+        seed = st.number_input("Seed", 0, 2**31 - 1, url_value("seed", 0, cast=int, bounds=(0, 2**31 - 1)))
         keep_best = st.toggle("Keep the best epoch", url_value("best", "0") == "1",
                               help="Hold back 10 % of the training images as a validation set and end with the "
                                    "weights of the epoch that did best on them (the test images never choose).")
@@ -60,12 +61,12 @@ def settings_form():
                                help="1 is the plain VAE bound; above 1 is a beta-VAE.")
         sparsity = st.number_input("Sparsity (L1 weight on the code)", 0.0, 10.0, defaults.sparsity, 0.01,
                                    key=f"sparsity_{preset_name}", format="%.3f")
-        noise_kind0, _, noise_level0 = url_value("noise", defaults.noise).partition(":")
+        noise0 = url_noise("noise", defaults.noise, max_level=1.0)
         kinds = list(NOISE_KINDS)
         noise_kind = st.selectbox("Input noise (denoising)", kinds, key=f"noise_{preset_name}",
-                                  index=kinds.index(noise_kind0) if noise_kind0 in kinds else 0,
+                                  index=kinds.index(noise0.kind),
                                   format_func=lambda k: NOISE_HELP[k])
-        noise_level = st.slider("Noise level", 0.0, 1.0, float(noise_level0 or 0.5), 0.05,
+        noise_level = st.slider("Noise level", 0.0, 1.0, float(noise0.level or 0.5), 0.05,
                                 key=f"noise_level_{preset_name}", disabled=noise_kind == "none")
     noise = "none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}"
     set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, epochs=epochs, noise=noise, seed=seed,

@@ -4,6 +4,7 @@ import streamlit as st
 from aecore.checkpoints import CheckpointError, load_checkpoint
 from ui import config, training
 from ui.state import add_session_model
+from ui.text import plain
 
 
 def sidebar() -> None:
@@ -21,7 +22,7 @@ def sidebar() -> None:
             else:
                 st.session_state["ckpt_loaded"] = upload.file_id
                 st.session_state["model_key"] = entry.key
-                st.success(f"Loaded {entry.label}")
+                st.success(f"Loaded {plain(entry.label)}")
 
 
 @st.fragment(run_every=config.SIDEBAR_REFRESH_S)

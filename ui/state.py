@@ -12,6 +12,7 @@ from aecore import fastpath, jobs, runtime
 from aecore.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
 from aecore.data import DatasetError, load_dataset
 from ui import config
+from ui.text import plain
 
 
 @st.cache_resource(show_spinner=False)
@@ -88,7 +89,7 @@ def dataset(name: str):
     try:
         return _dataset(name, config.MAX_TRAIN_IMAGES)
     except DatasetError as e:
-        st.error(f"{e}", icon=":material/cloud_off:")
+        st.error(plain(str(e)), icon=":material/cloud_off:")  # the message can quote a name from a file
         return None
 
 

@@ -6,9 +6,13 @@ import runpy
 import streamlit as st
 import torch
 
+from aecore.data import dataset_status
+from aecore.datasets import DATASETS
+from aecore.noise import Noise
 from aecore.viz import scale_for, to_uint8_image
 from ui.config import ROOT
 from ui.state import ModelEntry, all_models, dataset
+from ui.text import plain
 
 APP_PATH = ROOT / "app.py"
 
@@ -31,16 +35,32 @@ def require_app_frame() -> None:
 # --- settings kept in the URL so a link reproduces a view ----------------------------------------------
 
 
-def url_value(name: str, default, choices=None, cast=str):
-    """A setting's initial value from the query string, falling back to `default` if absent or invalid."""
+def url_value(name: str, default, choices=None, cast=str, bounds: tuple | None = None):
+    """A setting's initial value from the query string. A link is untrusted text: a value that is absent, does not
+    parse, is not one of `choices` or lies outside `bounds` (lo, hi), the widget's own range, gives `default`."""
     raw = st.query_params.get(name)
     if raw is None:
         return default
     try:
         value = cast(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
-    return value if choices is None or value in choices else default
+    if choices is not None and value not in choices:
+        return default
+    if bounds is not None and not (bounds[0] <= value <= bounds[1]):  # also false for NaN
+        return default
+    return value
+
+
+def url_noise(name: str, default: str, max_level: float) -> Noise:
+    """A noise setting from the URL ('gaussian:0.3'), within the level slider's range, else `default`."""
+    try:
+        noise = Noise.parse(st.query_params.get(name, default))
+    except ValueError:
+        noise = None
+    if noise is None or noise.level > max_level:
+        noise = Noise.parse(default)
+    return Noise(noise.kind, min(noise.level, max_level))
 
 
 def set_url(**values) -> None:
@@ -77,10 +97,28 @@ def picked_model_and_data():
         st.info("Train a model first, or load a checkpoint file from the sidebar.")
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         st.stop()
+    if entry.source == "uploaded" and not _may_fetch(entry.checkpoint.dataset):
+        st.stop()
     data = dataset(entry.checkpoint.dataset)
     if data is None:
         st.stop()
     return entry, data
+
+
+def _may_fetch(name: str) -> bool:
+    """An uploaded file names its dataset: download it only when the visitor asks, never because a file said so."""
+    if name not in DATASETS:
+        st.error(f"This checkpoint was trained on a dataset this app does not know: {plain(name)}. "
+                 f"Known: {', '.join(DATASETS)}.", icon=":material/help:")
+        return False
+    if dataset_status(name) != "needs download" or st.session_state.get(f"fetch_ok:{name}"):
+        return True
+    st.info(f"This checkpoint was trained on **{DATASETS[name].title}**, which this server has not downloaded yet. "
+            f"{DATASETS[name].description}", icon=":material/cloud_download:")
+    if st.button(f"Download {DATASETS[name].title} and continue"):
+        st.session_state[f"fetch_ok:{name}"] = True
+        return True
+    return False
 
 
 # --- pictures -----------------------------------------------------------------------------------------
@@ -99,7 +137,7 @@ def image_rows(rows: dict[str, torch.Tensor], target: int = 70) -> None:
     """Labelled rows of images with the same column count: e.g. original / noisy / reconstruction."""
     for label, imgs in rows.items():
         left, right = st.columns([1.5, 6.5], vertical_alignment="center")
-        left.markdown(f"**{label}**")
+        left.markdown(f"**{plain(label)}**")
         image_grid(imgs, nrow=len(imgs), target=target, where=right)
 
 
