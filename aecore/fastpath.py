@@ -267,7 +267,8 @@ def _can_gain(model) -> bool:
     p = plan()
     cached = model.__dict__.get("_aecore_fast")
     if cached is None or cached[0] is not p:
-        gain = (model.spec.is_conv and (p.conv or p.conv_transpose)) or (p.linear and fastlinear.has_large_linear(model))
+        conv_gain = model.spec.is_conv and (p.conv or p.conv_transpose)
+        gain = conv_gain or (p.linear and fastlinear.has_large_linear(model))
         model.__dict__["_aecore_fast"] = cached = (p, bool(gain))
     return cached[1]
 

@@ -3,7 +3,8 @@
 Why a process, not a thread (issue #10): in a thread, the run shares the Streamlit server's GIL and torch thread
 pool with every page that is drawn, and a watched conv VAE run fell to 7 images/s. In its own process the run has
 its own interpreter and threads (as many as `runtime.threads_for` gives it), and the server only copies small
-messages off a queue. The worker (worker.py) gets the model's spec and initial weights, the data as arrays, the config, its
+messages off a queue. The worker (worker.py) gets the model's spec and initial weights, the data as arrays, the
+config, its
 thread count and the parent's fast-path plan (so it does not measure again); it sends back every training event,
 a preview after each epoch and the weights after each epoch and at the end, so Stop, an error or even a killed
 process keeps the last good weights.

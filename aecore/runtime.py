@@ -119,8 +119,9 @@ def describe() -> dict:
 # glibc hands large blocks back to the OS as soon as they are freed (mmap'd blocks, heap trimming), so every
 # step of a conv model touches tens of MB of fresh pages: ~10,000 page faults per conv VAE step (batch 100,
 # channels_last), 20-25 % of the step. Raising the two thresholds once keeps that memory in the process for
-# reuse; blocks above 32 MB still go to mmap, and at most 256 MB of free heap is kept. It is process-wide, so it is
-# called by the training loop, which runs in its own worker process under the app (jobs.py), never in the server.
+# reuse; blocks above 32 MB still go to mmap, and at most 256 MB of free heap is kept. It is process-wide, so only
+# processes that exist to train call it: the app's run workers (worker.py) and `python -m aecore train`, never the
+# server or a library user's process.
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from <malloc.h>
 _malloc_tuned = False

@@ -19,7 +19,6 @@ import torch
 from . import distributed
 from .events import EpochEvent, History, StepEvent  # noqa: F401 (History: part of the training API)
 from .fastpath import adopt, memory_format
-from .runtime import keep_freed_memory
 from .losses import RECON_LOSSES, objective
 from .models import Autoencoder, ModelSpec, build_model
 from .noise import Noise, corrupt
@@ -52,7 +51,9 @@ class TrainConfig:
 
     def __post_init__(self):
         # Configs also come from files (checkpoints) and URLs: check types and finiteness, not just signs.
-        for name in ("epochs", "batch_size", "eval_batch_size", "seed") + (("max_steps",) if self.max_steps is not None else ()):
+        for name in ("epochs", "batch_size", "eval_batch_size", "seed", "max_steps"):
+            if name == "max_steps" and self.max_steps is None:
+                continue
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise ValueError(f"{name.replace('_', ' ')} must be a whole number, got {value!r}")
@@ -175,8 +176,6 @@ def train(model: Autoencoder, train_x, test_x, cfg: TrainConfig, stop: threading
           val_x=None) -> Iterator[StepEvent | EpochEvent]:
     """Train in place, yielding events. train_x/test_x/val_x: (N, C, H, W) float in [0, 1]."""
     device = pick_device(cfg.device)
-    if device.type == "cpu":
-        keep_freed_memory()
     fmt = memory_format(model)
     adopt(model.to(device)).train()
     data = train_x.to(device)  # the whole split stays one tensor: batches are index gathers, no per-item Python

@@ -38,6 +38,7 @@ def main(spec: dict, weights: bytes, arrays, cfg: dict, threads, plan: dict, sto
     from .models import ModelSpec, build_model
 
     runtime.use_threads(threads.value)
+    runtime.keep_freed_memory()  # this process only trains: the allocator tweak is safe here
     fastpath.use_plan(plan)
     status, error, model, selected = "done", None, None, None
     try:

@@ -48,6 +48,7 @@ def child(steps: int, runs: int) -> None:
     from aecore.train import StepEvent, build_seeded
 
     threads = runtime.use_threads(runtime.threads_for(runs))
+    runtime.keep_freed_memory()  # as the app's run worker does
     data = load_dataset("mnist-5k")
     preset = get_preset("conv_vae")
     cfg = preset.config(epochs=100, batch_size=100, max_steps=steps + 5)
@@ -122,7 +123,8 @@ def main() -> None:
             env.update(POLICY_ENV[policy], AECORE_FASTPATHS=forced, PYTHONPATH=str(ROOT))
             for s in scenarios:
                 raw[policy][s].extend(measure(s, args.steps, env))
-                print(f"repeat {r + 1}/{args.repeats} {policy:7s} {s:17s} {raw[policy][s][-1]:7.0f} images/s", flush=True)
+                rate = raw[policy][s][-1]
+                print(f"repeat {r + 1}/{args.repeats} {policy:7s} {s:17s} {rate:7.0f} images/s", flush=True)
     summary = {}
     for policy in policies:
         quiet = statistics.median(raw[policy]["quiet"])

@@ -55,6 +55,9 @@ def run_ref(name: str, data, epochs: int, seed: int) -> dict:
 # ---- the library's fast path ---------------------------------------------------------------------------
 
 def run_fast(name: str, data, epochs: int, seed: int) -> dict:
+    from aecore.runtime import keep_freed_memory
+
+    keep_freed_memory()  # as the app's run worker does (aecore/worker.py)
     preset = MODELS[name]
     cfg = preset.config(epochs=epochs, batch_size=BATCH, lr=LR, seed=seed)
     model = build_seeded(preset.spec(data.shape), seed)

@@ -163,7 +163,8 @@ def markdown(report: dict) -> str:
     worker = max(x["worker_rss_mb"] for x in mem["during_runs"])
     lines += ["", f"Memory: the Streamlit server peaked at {server:.0f} MB RSS while runs went (VmHWM over the whole "
               f"benchmark {mem['server_peak_rss_mb']:.0f} MB); a training worker at {worker:.0f} MB (much of it "
-              f"shared with the fork server); `import torch` alone costs {mem['torch_import_mb'] or float('nan'):.0f} MB.", ""]
+              f"shared with the fork server); `import torch` alone costs "
+              f"{mem['torch_import_mb'] or float('nan'):.0f} MB.", ""]
     return "\n".join(lines)
 
 

@@ -25,7 +25,8 @@ dims = url_value("dims", (0, min(1, z_dim - 1)), cast=lambda t: tuple(int(v) for
 if len(dims) != 2 or not all(0 <= d < z_dim for d in dims):
     dims = (0, min(1, z_dim - 1))
 if method == "dims" and z_dim > 2:
-    dims = (c2.number_input("x: dimension", 0, z_dim - 1, dims[0]), c3.number_input("y: dimension", 0, z_dim - 1, dims[1]))
+    dims = (c2.number_input("x: dimension", 0, z_dim - 1, dims[0]),
+            c3.number_input("y: dimension", 0, z_dim - 1, dims[1]))
 seed = url_value("seed", 0, cast=int, bounds=(0, 2**31 - 1))  # numpy and scikit-learn seeds stop at 2**32
 set_url(proj=method, dims=f"{dims[0]},{dims[1]}", seed=seed)
 

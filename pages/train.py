@@ -31,7 +31,8 @@ def settings_form():
         dataset_name = st.selectbox(
             "Dataset", datasets, index=datasets.index(url_value("dataset", "mnist-5k", datasets)),
             format_func=lambda d: f"{DATASETS[d].title} · {dataset_status(d)}")
-        latent_dim = st.number_input("Latent size (z)", 1, 256, url_value("latent", preset.latent_dim, cast=int, bounds=(1, 256)),
+        latent_dim = st.number_input("Latent size (z)", 1, 256,
+                                     url_value("latent", preset.latent_dim, cast=int, bounds=(1, 256)),
                                      key=f"latent_{preset_name}")
         upsample = "transposed"
         if preset.family.startswith("conv"):
@@ -72,7 +73,8 @@ def settings_form():
     set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, epochs=epochs, noise=noise, seed=seed,
             upsample=upsample if preset.family.startswith("conv") else None, best=1 if keep_best else None)
     return preset_name, dataset_name, int(latent_dim), upsample, keep_best, dict(
-        epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule="cosine" if cosine else "constant", beta=beta, sparsity=sparsity, noise=noise, seed=int(seed))
+        epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule="cosine" if cosine else "constant", beta=beta,
+        sparsity=sparsity, noise=noise, seed=int(seed))
 
 
 if running:
@@ -180,6 +182,7 @@ if run is not None and run.finalized:
         d3.page_link("pages/latent.py", label="Explore its latent space", icon=":material/scatter_plot:")
         if not config.SHARED:
             with st.form("save_local"):
-                name = st.text_input("Save under checkpoints/ as", f"{run.preset}_{run.dataset}_z{run.job.model.spec.latent_dim}")
+                name = st.text_input("Save under checkpoints/ as",
+                                     f"{run.preset}_{run.dataset}_z{run.job.model.spec.latent_dim}")
                 if st.form_submit_button("Save"):
                     st.info(training.save_locally(run, name))

@@ -41,6 +41,16 @@ def test_every_page_renders_with_defaults(page):
     assert at.title, "each page has a title"
 
 
+def test_the_legacy_router_guard_engages_on_this_streamlit():
+    """ui/widgets.legacy_router() guards the app's one private Streamlit use. On the pinned Streamlit it must engage:
+    if an upgrade renamed the flag, the guard would quietly fall back and this test says so."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    from ui.widgets import legacy_router
+
+    assert legacy_router() is PagesManager
+
+
 def train_quick_model(at, model="linear_ae", epochs=2, timeout=120):
     at.switch_page("pages/train.py")
     at.run()
@@ -105,7 +115,8 @@ def test_bad_image_upload_gives_a_message_not_an_exception(trained_app):
 
 def test_bad_checkpoint_upload_gives_a_message(trained_app):
     at = trained_app
-    widget(at.file_uploader, "aecore checkpoint (.pt)").set_value(("model.pt", b"\x00garbage", "application/octet-stream"))
+    uploader = widget(at.file_uploader, "aecore checkpoint (.pt)")
+    uploader.set_value(("model.pt", b"\x00garbage", "application/octet-stream"))
     at.run()
     assert not at.exception
     assert any("not a readable aecore checkpoint" in e.value for e in at.error)

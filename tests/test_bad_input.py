@@ -176,6 +176,7 @@ DEEP_LINKS = {
 CASES = [(page, query) for page, queries in DEEP_LINKS.items() for query in queries]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page,query", CASES, ids=[f"{p[6:-3]}-{'&'.join(f'{k}={v[:12]}' for k, v in q.items())}"
                                                    for p, q in CASES])
 def test_a_deep_link_out_of_range_opens_the_page_with_defaults(page, query):

@@ -5,6 +5,7 @@ import pickle
 import pytest
 import torch
 
+from aecore import checkpoints
 from aecore.catalog import MODELS
 from aecore.checkpoints import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint, to_bytes
 from aecore.train import build_seeded, train
@@ -38,15 +39,26 @@ def test_loads_from_bytes(trained):
     assert load_checkpoint(to_bytes(trained)).model_name == "conv_vae"
 
 
-def test_atomic_save_leaves_no_temp_files_and_keeps_old_file_on_failure(trained, tmp_path):
+@pytest.mark.parametrize("fail_at", ["replace", "fsync", "serialise"])
+def test_atomic_save_leaves_no_temp_files_and_keeps_old_file_on_failure(trained, tmp_path, monkeypatch, fail_at):
+    """A save that fails at any point, including the final rename, leaves the old file whole and no temp file.
+    A plain write to the target would pass the serialise case but fail the other two."""
     path = save_checkpoint(trained, tmp_path / "m.pt")
     before = path.read_bytes()
-    trained.metrics["bad"] = object()  # not JSON-serialisable: the write must fail before touching m.pt
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if fail_at == "serialise":
+        monkeypatch.setattr(checkpoints, "to_bytes", fail)
+    else:
+        monkeypatch.setattr(checkpoints.os, fail_at, fail)
+    trained.metrics["changed"] = 1.0  # the new save would differ from the old file
     try:
-        with pytest.raises(TypeError):
+        with pytest.raises(OSError, match="No space"):
             save_checkpoint(trained, path)
     finally:
-        del trained.metrics["bad"]
+        del trained.metrics["changed"]
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.pt"]
 

@@ -26,7 +26,8 @@ def test_train_then_eval_end_to_end_on_the_bundled_data(tmp_path):
 
 def test_denoising_eval_reports_noisy_and_denoised_psnr(tmp_path):
     out = tmp_path / "d.pt"
-    r = cli("train", "--model", "linear_ae", "--epochs", "4", "--batch-size", "32", "--lr", "3e-3", "--noise", "gaussian:0.3",
+    r = cli("train", "--model", "linear_ae", "--epochs", "4", "--batch-size", "32", "--lr", "3e-3",
+            "--noise", "gaussian:0.3",
             "--out", str(out), "--quiet")
     assert r.returncode == 0, r.stderr
     m = json.loads(cli("eval", str(out), "--json").stdout)["metrics"]

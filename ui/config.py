@@ -6,7 +6,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = ROOT / "checkpoints"
 FEATURED_CHECKPOINTS = ("conv_vae_z2", "mlp_vae_z2")  # listed first: the lecture's models, 2-D codes to look at
-SHARED = os.environ.get("AECORE_SHARED", "") == "1" or (Path("/mount/src").is_dir() and "AECORE_SHARED" not in os.environ)
+SHARED = os.environ.get("AECORE_SHARED", "") == "1" or (
+    Path("/mount/src").is_dir() and "AECORE_SHARED" not in os.environ)
 
 MAX_EPOCHS = 30 if SHARED else 200
 MAX_TRAIN_IMAGES = 10_000 if SHARED else 60_000  # bounds memory and time for downloaded datasets

@@ -30,7 +30,8 @@ def test_codes(entry, data) -> np.ndarray:
 def projection(entry, codes, method, dims, seed):
     spinner = "Running t-SNE (a few seconds)…" if method == "tsne" else "Projecting…"
     with st.spinner(spinner):
-        return _memo((entry.key, id(entry.model), method, tuple(dims), seed), lambda: project(codes, method, dims, seed))
+        key = (entry.key, id(entry.model), method, tuple(dims), seed)
+        return _memo(key, lambda: project(codes, method, dims, seed))
 
 
 def probe(entry, data) -> float:

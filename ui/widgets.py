@@ -22,14 +22,29 @@ def require_app_frame() -> None:
     mechanism, which would run this page alone: no navigation, no sidebar. Instead run app.py right here, whose
     st.navigation resolves the same URL to this page inside the app's frame, then end the legacy run. Running
     it inline rather than calling st.rerun() keeps the widget events of this run (a click is not lost)."""
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without the legacy router
-        return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
+    router = legacy_router()
+    if router is not None and router.uses_pages_directory:
+        router.uses_pages_directory = False  # what st.navigation itself sets once it has run
         runpy.run_path(str(APP_PATH), run_name="__main__")
         st.stop()
+
+
+LEGACY_ROUTER_STREAMLIT = ((1, 36), (2, 0))  # versions whose PagesManager keeps this flag (1.36 ... 1.67 read)
+
+
+def legacy_router():
+    """The one private Streamlit use in the app: PagesManager's class-level `uses_pages_directory` flag. Returned
+    only on a Streamlit version and shape this was written for; otherwise None, and a deep link on a fresh server
+    shows the page without the app's navigation (the public behaviour) instead of breaking."""
+    version = tuple(int(part) for part in st.__version__.split(".")[:2] if part.isdigit())
+    if not LEGACY_ROUTER_STREAMLIT[0] <= version < LEGACY_ROUTER_STREAMLIT[1]:
+        return None
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:
+        return None
+    flag = PagesManager.__dict__.get("uses_pages_directory", "absent")
+    return PagesManager if flag is None or isinstance(flag, bool) else None
 
 
 # --- settings kept in the URL so a link reproduces a view ----------------------------------------------
