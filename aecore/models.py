@@ -100,8 +100,9 @@ class ModelSpec:
         whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
         checks = {"family": lambda v: isinstance(v, str), "upsample": lambda v: isinstance(v, str),
                   "variational": lambda v: isinstance(v, bool), "latent_dim": whole,
-                  "input_shape": lambda v: isinstance(v, list) and all(whole(s) for s in v),
-                  "hidden": lambda v: isinstance(v, list) and len(v) <= MAX_HIDDEN_LAYERS and all(whole(s) for s in v)}
+                  "input_shape": lambda v: isinstance(v, (list, tuple)) and all(whole(s) for s in v),
+                  "hidden": lambda v: isinstance(v, (list, tuple)) and len(v) <= MAX_HIDDEN_LAYERS
+                  and all(whole(s) for s in v)}
         for name, ok in checks.items():
             if name in d and not ok(d[name]):
                 raise SpecError(f"spec field {name!r} has the wrong type or length: {str(d[name])[:60]}")

@@ -5,18 +5,19 @@ import torch
 from aecore.noise import NOISE_HELP, NOISE_KINDS, Noise
 from ui import recon
 from ui.state import all_models
-from ui.widgets import image_rows, picked_model_and_data, require_app_frame, set_url, url_value
+from ui.text import plain
+from ui.widgets import image_rows, picked_model_and_data, require_app_frame, set_url, url_noise, url_value
 
 require_app_frame()
 st.title("Reconstruct & denoise")
 entry, data = picked_model_and_data()
-st.caption(f"{entry.label}. Test images from {data.info.title}; the model never saw them while training.")
+st.caption(f"{plain(entry.label)}. Test images from {data.info.title}; the model never saw them while training.")
 
 c1, c2, c3, c4 = st.columns(4)
-count = c1.slider("Images", 4, 24, url_value("n", 10, cast=int))
-seed = c2.number_input("Seed (which images)", 0, 10**6, url_value("seed", 0, cast=int))
+count = c1.slider("Images", 4, 24, url_value("n", 10, cast=int, bounds=(4, 24)))
+seed = c2.number_input("Seed (which images)", 0, 10**6, url_value("seed", 0, cast=int, bounds=(0, 10**6)))
 kinds = list(NOISE_KINDS)
-noise0 = Noise.parse(url_value("noise", entry.checkpoint.config.noise))
+noise0 = url_noise("noise", entry.checkpoint.config.noise, max_level=1.0)
 kind = c3.selectbox("Noise on the input", kinds, kinds.index(noise0.kind), format_func=lambda k: NOISE_HELP[k])
 level = c4.slider("Noise level", 0.0, 1.0, float(noise0.level or 0.3), 0.05, disabled=kind == "none")
 noise = Noise(kind, level if kind != "none" else 0.0)
@@ -27,8 +28,10 @@ set_url(n=count, seed=seed, noise=str(noise))
 indices, problem = recon.choose_indices(indices_text, len(data.test_x), count, int(seed))
 if problem:
     st.warning(problem)
-others = {k: e for k, e in all_models().items() if k != entry.key and e.checkpoint.spec.input_shape == entry.checkpoint.spec.input_shape}
-compare_key = st.selectbox("Compare with (same image shape)", [None, *others], format_func=lambda k: "nothing" if k is None else others[k].label,
+shape = entry.checkpoint.spec.input_shape
+others = {k: e for k, e in all_models().items() if k != entry.key and e.checkpoint.spec.input_shape == shape}
+compare_key = st.selectbox("Compare with (same image shape)", [None, *others],
+                           format_func=lambda k: "nothing" if k is None else others[k].label,
                            help="E.g. a denoising-trained model against the same architecture trained on clean images.")
 
 x = data.test_x[indices]
@@ -60,16 +63,18 @@ a.plotly_chart(psnr_fig)
 b.plotly_chart(ssim_fig)
 
 st.subheader("Your own images")
-files = st.file_uploader("PNG or JPG, any size, colour or grey", type=["png", "jpg", "jpeg"],
-                         accept_multiple_files=True)
+files = st.file_uploader("Your pictures: PNG, JPG, WEBP, GIF or BMP, colour or grey", type=recon.UPLOAD_TYPES,
+                         accept_multiple_files=True, help=recon.UPLOAD_HELP)
 if files:
     converted, errors = recon.convert_uploads(files, entry.checkpoint.spec.input_shape)
-    for msg in errors:
+    for msg in errors:  # Markdown with the file names in code spans: shown as typed
         st.error(msg)
     if converted:
         imgs = torch.stack(list(converted.values()))
         noisy_u, out_u = recon.run(entry.model, imgs, noise, int(seed))
         image_rows({"as converted": imgs, **({"noisy input": noisy_u} if noise.active else {}),
                     "reconstruction": out_u})
-        st.caption("Converted to the model's input: resized, grey or colour as the model expects, and "
-                   "inverted when the picture is dark-on-light (MNIST digits are light-on-dark).")
+        st.caption(plain("Left to right: " + ", ".join(converted)))  # file names are untrusted: never Markdown
+        st.caption("Converted to the model's input: turned upright, put on white where transparent, resized, grey "
+                   "or colour as the model expects, and inverted when the picture is dark-on-light (MNIST digits "
+                   "are light-on-dark).")

@@ -105,7 +105,7 @@ def test_bad_image_upload_gives_a_message_not_an_exception(trained_app):
     at.run()
     png = io.BytesIO()
     Image.new("RGB", (50, 40), (255, 255, 255)).save(png, format="PNG")
-    uploader = widget(at.file_uploader, "PNG or JPG, any size, colour or grey")
+    uploader = widget(at.file_uploader, "Your pictures: PNG, JPG, WEBP, GIF or BMP, colour or grey")
     uploader.set_value([("broken.png", b"this is not a picture", "image/png"), ("ok.png", png.getvalue(), "image/png")])
     at.run()
     assert not at.exception

@@ -59,3 +59,17 @@ def test_settings_that_cannot_work_are_refused_before_training(mnist):
         fit(model, train_x, mnist.test_x[:0], cfg, keep_best=True)
     with pytest.raises(ValueError, match="keep_best"):
         fit(model, train_x, mnist.test_x[:0], cfg, refit_x=train_x)
+
+
+def test_a_run_in_a_worker_process_keeps_the_best_epoch_too(mnist):
+    """The app's path (TrainingJob -> worker.py -> fit): same selection, and the parent's model holds those weights."""
+    from aecore.jobs import TrainingJob
+
+    cfg, model, train_x, val_x = _setup(mnist)
+    job = TrainingJob(model, train_x, mnist.test_x[:50], cfg, val_x=val_x, keep_best=True).start()
+    assert job.join(120)
+    snap = job.snapshot()
+    val = snap.history.val["loss"]
+    assert snap.status == "done" and len(val) == cfg.epochs
+    assert snap.selected_epoch == val.index(min(val)) + 1 < cfg.epochs
+    assert evaluate(job.model, val_x, cfg)["loss"] == pytest.approx(min(val), rel=1e-5)

@@ -1,14 +1,20 @@
 """Glue for the Reconstruct page: picks images, runs the model, lays metrics out as tables and charts."""
 from __future__ import annotations
 
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+
 import streamlit as st
 import torch
 
-from aecore.imageio import ImageError, to_model_input
+from aecore.imageio import ACCEPTED_EXTENSIONS, ACCEPTED_TEXT, MAX_PIXELS, ImageError, to_model_input
 from aecore.metrics import mse_per_image, psnr_per_image, reconstruct_batched, ssim_per_image
 from aecore.noise import Noise
 from aecore.train import elbo_config, loss_parts
 from aecore.viz import line_chart
+from ui.text import plain_html
 
 NOISE_LEVELS = {"gaussian": [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7], "salt_pepper": [0, 0.05, 0.1, 0.2, 0.3, 0.4],
                 "masking": [0, 0.1, 0.2, 0.3, 0.5, 0.7]}
@@ -80,7 +86,7 @@ def noise_curves(models: dict, x, kind: str):
     psnr, ssim = {}, {}
     for label, model in models.items():
         r = _curve(model, f"{label}:{id(model)}", x, kind)
-        psnr[label[:40]], ssim[label[:40]] = r["psnr"], r["ssim"]
+        psnr[plain_html(label[:40])], ssim[plain_html(label[:40])] = r["psnr"], r["ssim"]
     psnr["noisy input (baseline)"], ssim["noisy input (baseline)"] = r["noisy_psnr"], r["noisy_ssim"]
     unit = "sigma" if kind == "gaussian" else "fraction of pixels"
     base = ["noisy input (baseline)"]
@@ -88,14 +94,66 @@ def noise_curves(models: dict, x, kind: str):
             line_chart(levels, ssim, f"SSIM vs {kind} noise", f"noise level ({unit})", "SSIM (0-1)", base))
 
 
+MAX_UPLOADS = 16
+UPLOAD_TYPES = ACCEPTED_EXTENSIONS
+UPLOAD_HELP = (f"Up to {MAX_UPLOADS} pictures, each at most {MAX_UPLOAD_BYTES // 2**20} MB and {MAX_PIXELS / 1e6:.1f} "
+               f"megapixels: {ACCEPTED_TEXT} (the first frame of an animation).")
+_CACHE_ENTRIES = 64
+_cache: OrderedDict[tuple[str, tuple[int, ...]], torch.Tensor | str] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _convert_once(data: bytes, shape) -> torch.Tensor:
+    """to_model_input behind a small process-wide LRU keyed by (SHA-256 of the bytes, shape): each rerun of the page
+    (every widget change) reuses the result instead of decoding the picture again; refusals are remembered too."""
+    key = (hashlib.sha256(data).hexdigest(), tuple(int(s) for s in shape))
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+    if hit is None:
+        try:
+            hit = to_model_input(data, key[1])
+        except ImageError as e:
+            hit = str(e)
+        with _cache_lock:
+            _cache[key] = hit
+            while len(_cache) > _CACHE_ENTRIES:
+                _cache.popitem(last=False)
+    if isinstance(hit, str):
+        raise ImageError(hit)
+    return hit.clone()
+
+
+def _one_line(name, limit: int = 80) -> str:
+    name = " ".join(str(name).split()) or "unnamed"
+    return name if len(name) <= limit else name[:limit - 1] + "…"
+
+
+def _code_span(text: str) -> str:
+    """`text` as a Markdown code span: shown as typed, never as a link, image, emphasis or Streamlit directive."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def convert_uploads(files, shape) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Model inputs for the first MAX_UPLOADS uploaded pictures, keyed "position. name" in upload order (two files
+    with one name both count; the keys are plain text), and messages for the rest, including how many files were
+    over the count. The messages are Markdown for st.error, each file name in a code span so it shows as typed."""
     converted, errors = {}, []
-    for f in files[:16]:
+    for i, f in enumerate(files[:MAX_UPLOADS], 1):
+        name = _one_line(f.name)
         if f.size > MAX_UPLOAD_BYTES:
-            errors.append(f"{f.name}: larger than 10 MB; please upload a smaller picture.")
+            errors.append(f"Picture {i}, {_code_span(name)}: larger than {MAX_UPLOAD_BYTES // 2**20} MB; "
+                          "please upload a smaller picture.")
             continue
         try:
-            converted[f.name] = to_model_input(f.getvalue(), shape)
+            converted[f"{i}. {name}"] = _convert_once(f.getvalue(), shape)
         except ImageError as e:
-            errors.append(f"{f.name}: {e}. Upload a PNG or JPG picture.")
+            errors.append(f"Picture {i}, {_code_span(name)}: {e}.")
+    extra = len(files) - MAX_UPLOADS
+    if extra > 0:
+        errors.append(f"Only the first {MAX_UPLOADS} pictures are used; {extra} more "
+                      f"{'was' if extra == 1 else 'were'} ignored.")
     return converted, errors
