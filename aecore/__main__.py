@@ -1,16 +1,37 @@
 """Command line: `python -m aecore list | train | eval`. The headless path, e.g. on a GPU server.
 
-Bad arguments and bad files exit with status 2 and one clear line on stderr, never a traceback.
+Exit status 2: bad input (arguments, files, device), one clear line on stderr, never a traceback, found before training
+where it can be. 1: the run trained but ended badly (NaN loss, --out unwritable): the line says where the weights are.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
+import os
 import shlex
 import sys
+import tempfile
+from datetime import datetime
 from pathlib import Path
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+from tqdm import tqdm
+
+from . import checkpoints, distributed  # the module: save_checkpoint is looked up when called (tests make it fail)
+from .catalog import MODELS, get_preset
+from .data import DATASETS, DEFAULT_DATASET, DatasetError, carve_validation, dataset_status, load_dataset
+from .events import EpochEvent, History, StepEvent
+from .fit import FitResult, fit
+from .imageio import ImageError
+from .losses import RECON_LOSSES
+from .metrics import MAX_IW_SAMPLES, evaluate_model
+from .models import UPSAMPLE_MODES, SpecError
+from .noise import Noise
+from .runtime import cpu_budget, keep_freed_memory, use_threads
+from .train import DEVICES, LR_SCHEDULES, MAX_SEED, TrainingError, build_seeded, pick_device
+
+CHECKPOINT_DIR = Path(os.environ.get("AECORE_CHECKPOINTS", "checkpoints"))  # the working folder's, like --out
 
 
 class UsageError(Exception):
@@ -22,68 +43,88 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog.replace('aecore', 'python -m aecore', 1)} --help`)")
 
 
+def checked(convert, test=lambda v: True, want: str = ""):
+    """An argparse type: a bad value is refused at parse time, with the option's name, before any data loads."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError as e:  # int/float: argparse's usual words; Noise.parse: its own message
+            raise argparse.ArgumentTypeError(f"invalid {convert.__name__} value: {text!r}" if convert in (int, float)
+                                             else str(e)) from None
+        if not test(value):  # nan fails every comparison, so no finite-number test is forgotten
+            raise argparse.ArgumentTypeError(want % (text,))  # want: the rule, with %r for what was typed
+        return value
+    return parse
+
+
+def known(table: dict, what: str):  # a name from a catalogue of the package: a new model needs no edit here
+    return checked(str, table.__contains__, f"unknown {what} %r; choose one of {', '.join(table)}")
+
+
+COUNT = checked(int, lambda v: v >= 1, "must be at least 1, got %r")  # upper bounds: TrainConfig's, ModelSpec's
+SAMPLES = checked(int, lambda v: 0 <= v <= MAX_IW_SAMPLES, f"must be between 0 and {MAX_IW_SAMPLES}, got %r")
+SEED = checked(int, lambda v: 0 <= v <= MAX_SEED, f"must be between 0 and {MAX_SEED}, got %r")
+POSITIVE = checked(float, lambda v: 0 < v < math.inf, "must be a finite number above 0, got %r")
+WEIGHT = checked(float, lambda v: 0 <= v < math.inf, "must be a finite number >= 0, got %r")
+FRACTION = checked(float, lambda v: 0 <= v < 1, "must be in [0, 1) (0: no validation split), got %r")
+NOISE = checked(lambda text: str(Noise.parse(text)))
+
+
 def build_parser() -> Parser:
     p = Parser(prog="aecore", description="Train and evaluate autoencoders (Autoencoder Studio's engine).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("list", help="models, datasets and checkpoints")
 
     t = sub.add_parser("train", help="train a model and write a checkpoint")
-    t.add_argument("--model", required=True, help="linear_ae, conv_ae, mlp_vae, conv_vae, ... (see `list`)")
-    t.add_argument("--dataset", default="mnist-5k")
-    t.add_argument("--latent-dim", type=int)
-    t.add_argument("--epochs", type=int, default=5)
-    t.add_argument("--batch-size", type=int, default=100)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--lr-schedule", choices=["constant", "cosine"],
-                   help="constant (default) or cosine decay to 0 over the run")
-    t.add_argument("--beta", type=float, help="KL weight for VAEs (beta-VAE when > 1)")
-    t.add_argument("--sparsity", type=float, help="L1 weight on the code (sparse AE)")
-    t.add_argument("--noise", help="input corruption: gaussian:SIGMA, salt_pepper:P, masking:P or none")
-    t.add_argument("--recon", choices=["bce", "mse", "l1"], help="reconstruction loss")
-    t.add_argument("--upsample", default="transposed",
-                   choices=["transposed", "transposed4", "nearest", "bilinear", "subpixel"])
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    t.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
-    t.add_argument("--max-train", type=int, help="use at most this many training images")
-    t.add_argument("--val-split", type=float, default=0.0,
+    t.add_argument("--model", required=True, type=known(MODELS, "model"), help=", ".join(MODELS))
+    t.add_argument("--dataset", default=DEFAULT_DATASET, type=known(DATASETS, "dataset"), help=", ".join(DATASETS))
+    t.add_argument("--latent-dim", type=COUNT)
+    t.add_argument("--epochs", type=COUNT, default=5)
+    t.add_argument("--batch-size", type=COUNT, default=100)
+    t.add_argument("--lr", type=POSITIVE, default=1e-3)
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="constant (default) or cosine decay to 0 over the run")
+    t.add_argument("--beta", type=WEIGHT, help="KL weight for VAEs (beta-VAE when > 1)")
+    t.add_argument("--sparsity", type=WEIGHT, help="L1 weight on the code (sparse AE)")
+    t.add_argument("--noise", type=NOISE, help="input corruption: gaussian:SIGMA, salt_pepper:P, masking:P or none")
+    t.add_argument("--recon", choices=RECON_LOSSES, help="reconstruction loss")
+    t.add_argument("--upsample", default=UPSAMPLE_MODES[0], choices=UPSAMPLE_MODES)  # the first is ModelSpec's default
+    t.add_argument("--seed", type=SEED, default=0)
+    t.add_argument("--device", default="auto", choices=DEVICES)
+    t.add_argument("--max-steps", type=COUNT, help="stop after this many optimiser steps")
+    t.add_argument("--max-train", type=COUNT, help="use at most this many training images")
+    t.add_argument("--val-split", type=FRACTION, default=0.0,
                    help="carve this fraction of the training images off as a validation set (e.g. 0.1)")
     t.add_argument("--keep-best", action="store_true",
                    help="keep the weights of the epoch with the lowest validation loss (needs --val-split)")
     t.add_argument("--refit", action="store_true",
                    help="after --keep-best picks the epoch on validation, train afresh on the whole training split "
                         "with the same seed and schedule and stop at that epoch")
-    t.add_argument("--iw-samples", type=int, default=50, help="samples for the IW-NLL estimate (0: skip)")
+    t.add_argument("--iw-samples", type=SAMPLES, default=50, help="samples for the IW-NLL estimate (0: skip)")
     t.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("eval", help="test metrics of a checkpoint")
     e.add_argument("checkpoint")
-    e.add_argument("--dataset", help="evaluate on another dataset of the same image shape")
-    e.add_argument("--iw-samples", type=int, default=50)
+    e.add_argument("--dataset", type=known(DATASETS, "dataset"), help="evaluate on another dataset of the same shape")
+    e.add_argument("--iw-samples", type=SAMPLES, default=50)
     e.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
 def cmd_list(args) -> int:
-    from .catalog import MODELS
-    from .checkpoints import CheckpointError, list_checkpoints, load_checkpoint
-    from .data import DATASETS, dataset_status
-
     print("Models:")
     for p in MODELS.values():
         print(f"  {p.name:<13} {p.title:<13} {p.description}")
     print("Datasets:")
     for d in DATASETS.values():
-        shape = "x".join(map(str, d.shape))
-        print(f"  {d.name:<13} {shape:<8} {dataset_status(d.name):<15} {d.title}")
+        print(f"  {d.name:<13} {'x'.join(map(str, d.shape)):<8} {dataset_status(d.name):<15} {d.title}")
     print(f"Checkpoints ({CHECKPOINT_DIR}):")
-    found = list_checkpoints(CHECKPOINT_DIR)
+    found = checkpoints.list_checkpoints(CHECKPOINT_DIR)
     for path in found:
         try:
-            c = load_checkpoint(path)
+            c = checkpoints.load_checkpoint(path)
             print(f"  {path.name:<32} {c.model_name} on {c.dataset}, z={c.spec.latent_dim}")
-        except CheckpointError as err:
+        except checkpoints.CheckpointError as err:
             print(f"  {path.name:<32} unreadable: {err}")
     if not found:
         print("  (none yet: train one with `python -m aecore train ... --out checkpoints/NAME.pt`)")
@@ -91,38 +132,36 @@ def cmd_list(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .catalog import get_preset
-    from .checkpoints import Checkpoint, save_checkpoint
-    from .data import carve_validation, load_dataset
-    from .metrics import evaluate_model
-
     preset = get_preset(args.model)
-    cfg = preset.config(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
-                        beta=args.beta, sparsity=args.sparsity, noise=args.noise, recon=args.recon, seed=args.seed,
-                        device=args.device, max_steps=args.max_steps)
-    out = Path(args.out)
-    if out.suffix != ".pt":
-        raise UsageError(f"--out must end in .pt, got {out}")
+    try:
+        cfg = preset.config(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
+                            beta=args.beta, sparsity=args.sparsity, noise=args.noise, recon=args.recon,
+                            seed=args.seed, device=args.device, max_steps=args.max_steps)
+    except ValueError as e:  # TrainConfig's checks (plain ValueError): here they are about the user's arguments
+        raise UsageError(str(e)) from None
     if args.keep_best and not args.val_split:
         raise UsageError("--keep-best needs a validation split, e.g. --val-split 0.1")
     if args.refit and not args.keep_best:
         raise UsageError("--refit needs --keep-best (and --val-split) to choose the epoch count")
-    from . import distributed
+    # everything that can be checked without data is checked before the data loads and long before training ends
+    spec = preset.spec(DATASETS[args.dataset].shape, args.latent_dim, args.upsample)
+    pick_device(cfg.device)  # a device that is not here: TrainingError now, not after loading the data
+    check_out(out := Path(args.out))
 
     distributed.init(args.device)  # under torchrun: join the group (nothing otherwise)
+    keep_freed_memory()  # this process exists to train: the process-wide allocator tweak is safe (runtime.py)
     data = load_dataset(args.dataset, max_train=args.max_train)
-    fit_data, val_x = data, None
-    if args.val_split:
-        fit_data, val_x = carve_validation(data, args.val_split)  # one fixed split: runs with other seeds compare on it
-    spec = preset.spec(data.shape, args.latent_dim, args.upsample)
-    extra = {"command": "python -m aecore " + " ".join(map(shlex.quote, sys.argv[1:]))}
+    # one fixed validation split: runs with other seeds compare on it
+    fit_data, val_x = carve_validation(data, args.val_split) if args.val_split else (data, None)
     # the epoch count is chosen on validation; a refit then lets the model see every training image
-    result = _fit(spec, cfg, fit_data, val_x, args, refit_x=data.train_x if args.refit else None)
-    model, history = result.model, result.history
-    extra["train_seconds"] = round(result.seconds, 2)
+    result, failure = _fit(spec, cfg, fit_data, val_x, args, refit_x=data.train_x if args.refit else None)
+    extra = {"command": "python -m aecore " + " ".join(map(shlex.quote, args.argv)),
+             "train_seconds": round(result.seconds, 2)}
+    if failure:
+        extra["stopped"] = failure  # the checkpoint says it holds the last good weights of a run that diverged
     if val_x is not None:
         extra["validation_images"] = len(val_x)
-    if args.keep_best:
+    if args.keep_best and result.selected_epoch is not None:
         extra["selected_epoch"] = result.selected_epoch  # chosen on validation loss, never on test
     if result.selection is not None:
         extra["selection"] = {"val_loss": result.selection.val.get("loss", []),
@@ -132,50 +171,94 @@ def cmd_train(args) -> int:
         extra["processes"] = distributed.world_size()
         if not distributed.is_main():  # rank 0 evaluates and writes; the others are done
             distributed.shutdown()
-            return 0
-    ckpt = Checkpoint(model, preset.name, args.dataset, cfg, history=history, extra=extra)
-    # the same evaluation as `eval`: the probe on the codes learns from the whole training split
-    ckpt.metrics = evaluate_model(model.cpu(), data, cfg, iw_samples=args.iw_samples)
-    save_checkpoint(ckpt, out)
+            return 1 if failure else 0
+    ckpt = checkpoints.Checkpoint(result.model, preset.name, args.dataset, cfg, history=result.history, extra=extra)
+    try:  # the same evaluation as `eval`: the probe on the codes learns from the whole training split
+        ckpt.metrics = evaluate_model(result.model.cpu(), data, cfg, iw_samples=args.iw_samples)
+    except BaseException:  # a failing evaluation (a bug, Ctrl-C) must not cost the trained weights
+        if save(ckpt, out) == 0:
+            print(f"aecore: wrote {out} without metrics: the evaluation did not finish", file=sys.stderr)
+        raise
+    status = save(ckpt, out)
     _print_metrics(ckpt.metrics)
-    print(f"wrote {out}")
     distributed.shutdown()
-    return 0
+    if status == 0:  # a NaN run's checkpoint is written too, but the run did not succeed: stderr and status 1
+        print(f"aecore: error: {failure} Wrote {out} with those weights." if failure else f"wrote {out}",
+              file=sys.stderr if failure else sys.stdout)
+    return status or (1 if failure else 0)
+
+
+def check_out(out: Path) -> None:
+    """Before training, not after: refuse a folder, a path under a file, a name too long for the file system, a folder
+    we may not write. The folder is created if missing and probed with a temp file named as save_checkpoint does."""
+    try:  # is_dir first: a folder named x.pt is still a folder; is_dir itself fails on a name that is too long
+        if out.is_dir():
+            raise UsageError(f"--out {out} is a folder; give a file name in it, e.g. {out / 'model.pt'}")
+        if out.suffix != ".pt":
+            raise UsageError(f"--out must end in .pt, got {out}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # save_checkpoint first writes ".NAME.XXXXXXXX.tmp": the name must leave room for those 14 bytes
+        limit, size = os.pathconf(out.parent, "PC_NAME_MAX") - 14, len(os.fsencode(out.name))
+        if size > limit:
+            raise UsageError(f"--out file name is {size} bytes long; this file system allows at most {limit} here")
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        blocker = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), None)
+        why = (f"{blocker} is a file, not a folder" if blocker is not None else
+               f"{out.parent} is not writable ({e.strerror})" if isinstance(e, PermissionError) else
+               f"a name in it is longer than this file system allows ({e.strerror})" if e.errno == errno.ENAMETOOLONG
+               else e.strerror or str(e))
+        raise UsageError(f"cannot write --out {out}: {why}") from None
+
+
+def save(ckpt, out: Path) -> int:
+    """Write the checkpoint; if that fails now (disk full, folder removed during training), keep it in the temp
+    folder instead and say where. Returns the exit status: 0 written where asked, 1 otherwise."""
+    try:
+        checkpoints.save_checkpoint(ckpt, out)
+        return 0
+    except OSError as e:
+        rescue = Path(tempfile.gettempdir()) / f"aecore-rescued-{datetime.now():%Y%m%d-%H%M%S-%f}.pt"
+        try:
+            checkpoints.save_checkpoint(ckpt, rescue)
+            kept = f"the trained model was kept in {rescue}"
+        except OSError as again:
+            kept = f"nor in {rescue} ({again.strerror or again}): the trained model is lost"
+        print(f"aecore: error: could not write {out} ({e.strerror or e}); {kept}", file=sys.stderr)
+        return 1
 
 
 def _fit(spec, cfg, data, val_x, args, refit_x=None):
-    """fit() from a freshly seeded model, with a progress bar on the terminal (rank 0 only under torchrun)."""
-    from .distributed import is_main
-    from .fit import fit
-    from .train import EpochEvent, build_seeded
-
-    steps = -(-len(data.train_x) // cfg.batch_size) * cfg.epochs
-    bar = None if args.quiet or not is_main() else _progress_bar(cfg, steps)
+    """fit() from a freshly seeded model, with a progress bar (rank 0 only under torchrun): (FitResult, None); or, if
+    training stopped after a whole epoch (NaN loss), (FitResult with the last good weights fit() left, the reason)."""
+    steps = min(-(-len(data.train_x) // cfg.batch_size) * cfg.epochs, cfg.max_steps or math.inf)
+    bar = None if args.quiet or not distributed.is_main() else tqdm(total=steps, unit="step", file=sys.stderr,
+                                                                    dynamic_ncols=True)
+    model, seen = build_seeded(spec, cfg.seed), [History()]
 
     def show(event):
+        if isinstance(event, StepEvent) and event.step == 1:
+            seen[0] = History()  # a refit is a new run: keep only its history
+        seen[0].record(event)
         if bar is not None:
             bar.update(1) if not isinstance(event, EpochEvent) else bar.set_postfix(
                 epoch=event.epoch, test_loss=f"{event.test.get('loss', float('nan')):.2f}")
     try:
-        return fit(build_seeded(spec, cfg.seed), data.train_x, data.test_x, cfg, val_x=val_x,
-                   keep_best=args.keep_best, refit_x=refit_x, on_event=show)
+        return fit(model, data.train_x, data.test_x, cfg, val_x=val_x, keep_best=args.keep_best,
+                   refit_x=refit_x, on_event=show), None
+    except TrainingError as e:
+        if not seen[0].epoch:  # no epoch finished: nothing trained worth keeping, a plain error
+            raise TrainingError(f"{e} Nothing was written: no epoch finished.") from None
+        return FitResult(model, seen[0], stopped=True), str(e)
     finally:
         if bar is not None:
             bar.close()
 
 
-def _progress_bar(cfg, total):
-    from tqdm import tqdm
-
-    return tqdm(total=min(total, cfg.max_steps or total), unit="step", file=sys.stderr, dynamic_ncols=True)
-
-
 def cmd_eval(args) -> int:
-    from .checkpoints import load_checkpoint
-    from .data import load_dataset
-    from .metrics import evaluate_model
-
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = checkpoints.load_checkpoint(args.checkpoint)
     data = load_dataset(args.dataset or ckpt.dataset)
     if data.shape != ckpt.spec.input_shape:
         raise UsageError(f"{data.name} images are {data.shape}, the model expects {ckpt.spec.input_shape}")
@@ -192,25 +275,20 @@ def cmd_eval(args) -> int:
 
 def _print_metrics(metrics: dict) -> None:
     for k, v in metrics.items():
-        if isinstance(v, float):
-            print(f"  {k:<22} {v:.4f}")
-        elif not isinstance(v, list):
-            print(f"  {k:<22} {v}")
+        if not isinstance(v, list):
+            print(f"  {k:<22} {v:.4f}" if isinstance(v, float) else f"  {k:<22} {v}")
 
 
 def main(argv=None) -> int:
-    from .checkpoints import CheckpointError
-    from .data import DatasetError
-    from .train import TrainingError
-
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv  # the checkpoint records the command, also when main() is called in-process
         if args.command in ("train", "eval"):
-            from .runtime import cpu_budget, use_threads
-
             use_threads(cpu_budget())  # the CPUs this process may really use (affinity, cgroup quota)
         return {"list": cmd_list, "train": cmd_train, "eval": cmd_eval}[args.command](args)
-    except (UsageError, CheckpointError, DatasetError, TrainingError, ValueError) as e:
+    # only the package's user-facing errors and file-system errors: any other exception is a bug and keeps its trace
+    except (UsageError, checkpoints.CheckpointError, SpecError, DatasetError, TrainingError, ImageError, OSError) as e:
         print(f"aecore: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -104,8 +104,8 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "mps" and not _mps_available():  # else torch fails later, deep inside the first .to(device)
         raise TrainingError("device 'mps' was requested but Apple's Metal (MPS) backend is not available here; "
                             "use --device cpu or auto")
-    if name not in ("cpu", "cuda", "mps"):
-        raise TrainingError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
+    if name not in DEVICES:
+        raise TrainingError(f"unknown device {name!r}; choose {', '.join(DEVICES)}")
     return torch.device(name)
 
 
@@ -232,9 +232,10 @@ def train(model: Autoencoder, train_x, test_x, cfg: TrainConfig, stop: threading
 def _recover(model, good_state, step, epoch, cfg) -> None:
     """Put back the last weights that gave a finite loss, then stop with advice."""
     model.load_state_dict(good_state)
+    kept = f"its weights from the end of epoch {epoch - 1}" if epoch > 1 else "its initial, untrained weights"
     raise TrainingError(
         f"the loss became NaN or infinite at step {step + 1} (epoch {epoch}); training stopped and the model "
-        f"keeps its last good weights (end of epoch {epoch - 1}). Try a lower learning rate than {cfg.lr:g}."
+        f"keeps {kept}. Try a lower learning rate than {cfg.lr:g}."
     )
 
 

@@ -14,8 +14,8 @@ def mnist():
 
 
 # Test tiers (pyproject.toml): a file's tier unless a test marks itself. `pytest -m unit` takes about a minute.
-SLOW_FILES = {"test_app.py", "test_checkerboard_page.py", "test_cli.py", "test_distributed.py", "test_fit.py",
-              "test_runs.py", "test_shipped.py", "test_train.py"}
+SLOW_FILES = {"test_app.py", "test_checkerboard_page.py", "test_cli.py", "test_cli_bad_input.py", "test_distributed.py",
+              "test_fit.py", "test_runs.py", "test_shipped.py", "test_train.py"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects by these marks
