@@ -43,7 +43,8 @@ class Plan:
     conv: bool = False  # few-output-channel conv2d by phases (fastconv.py, fast path 1)
     conv_transpose: bool = False  # odd-size stride-2 transposed conv by phases (fastconv.py, fast path 2)
     bce: bool = False  # the vectorised Bernoulli NLL (losses.py)
-    channels_last: bool = False  # conv models in NHWC memory format
+    channels_last: bool = False  # conv models in NHWC memory format (training)
+    infer_channels_last: bool = False  # conv layers' inputs in NHWC for passes without gradients (eval, pages)
     reason: str = ""  # how it was decided, for benchmarks and bug reports
 
     def to_dict(self) -> dict:
@@ -161,7 +162,7 @@ def _guard_bce() -> str | None:
 
 
 GUARDS = {"linear": _guard_linear, "conv": _guard_conv, "conv_transpose": _guard_conv_transpose,
-          "bce": _guard_bce, "channels_last": lambda: None}
+          "bce": _guard_bce, "channels_last": lambda: None, "infer_channels_last": lambda: None}
 
 
 # ---- measurement: fast vs plain on the shipped models' shapes ---------------------------------------------------
@@ -226,6 +227,19 @@ def measure_gain(name: str) -> float:
         plain_layers = lambda m: lambda inp: m.decoder(m.fc_mu(m.encoder(inp)))  # noqa: E731 (no fast paths here)
         return _time_pair(_fwd_bwd(plain_layers(nhwc), x.contiguous(memory_format=cl)),
                           _fwd_bwd(plain_layers(nchw), x), 3)
+    if name == "infer_channels_last":  # the conv VAE's decoder without gradients, batch 100 (IW-NLL, the pages)
+        from .models import ModelSpec, build_model
+
+        with torch.random.fork_rng(devices=[]):
+            decoder = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True)).decoder
+        z = torch.randn(100, 2, generator=g)
+
+        def forward(nhwc: bool):
+            def run():
+                with torch.no_grad(), (_NhwcInputs() if nhwc else contextlib.nullcontext()):
+                    decoder(z)
+            return run
+        return _time_pair(forward(True), forward(False), 5)
     raise ValueError(f"unknown fast path {name!r}")
 
 
@@ -248,11 +262,33 @@ _FAST = {F.linear: _counted("linear", fastlinear.onednn_linear),
          torch.conv_transpose2d: _counted("conv_transpose", fastconv.phased_conv_transpose2d)}
 
 
+_CONVS = (torch.conv2d, torch.conv_transpose2d)
+
+
+def _nhwc_input(args: tuple) -> tuple:
+    """A conv call's arguments with its input in NHWC, so oneDNN's NHWC kernels run (2-4x for the transposed
+    convs of the conv VAE's decoder, forward only; counted as a fast path taken)."""
+    x = args[0]
+    if isinstance(x, torch.Tensor) and x.dim() == 4 and x.device.type == "cpu":
+        TAKEN["infer_channels_last"] += 1  # a no-op after the first conv, whose output is NHWC already
+        return (x.contiguous(memory_format=torch.channels_last), *args[1:])
+    return args
+
+
+class _NhwcInputs(TorchFunctionMode):
+    """Only the NHWC inputs, for measuring that path alone."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*(_nhwc_input(args) if func in _CONVS else args), **(kwargs or {}))
+
+
 class _CpuFastPaths(TorchFunctionMode):
     """Within this block, linear / conv2d / conv_transpose2d calls that fit take the faster forms."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func in _CONVS and args and not torch.is_grad_enabled() and plan().infer_channels_last:
+            args = _nhwc_input(args)
         fast = _FAST.get(func)
         if fast is not None:
             out = fast(*args, **kwargs)
@@ -267,7 +303,7 @@ def _can_gain(model) -> bool:
     p = plan()
     cached = model.__dict__.get("_aecore_fast")
     if cached is None or cached[0] is not p:
-        conv_gain = model.spec.is_conv and (p.conv or p.conv_transpose)
+        conv_gain = model.spec.is_conv and (p.conv or p.conv_transpose or p.infer_channels_last)
         gain = conv_gain or (p.linear and fastlinear.has_large_linear(model))
         model.__dict__["_aecore_fast"] = cached = (p, bool(gain))
     return cached[1]

@@ -117,7 +117,8 @@ def evaluate_model(model, data, cfg: TrainConfig, iw_samples: int = 50, probe: b
     _, recon = reconstruct_batched(model, data.test_x)
     m.update(image_metrics(recon, data.test_x))
     if model.variational:
-        parts = evaluate(model, data.test_x, elbo_config(cfg))
+        elbo = elbo_config(cfg)  # the objective already is the ELBO for a plain VAE: do not compute it twice
+        parts = objective if elbo == cfg else evaluate(model, data.test_x, elbo)
         m.update(neg_elbo=parts["loss"], recon_nats=parts["recon"], kl_nats=parts["kl"])
         if iw_samples > 0:
             m[f"iw_nll_k{iw_samples}"] = iw_nll(model, data.test_x, iw_samples).mean().item()

@@ -194,3 +194,23 @@ def test_the_first_plan_can_be_made_from_inside_inference_mode(plan):
     with torch.inference_mode():
         decided = fastpath.plan()
     assert "measured on" in decided.reason or "AECORE_FASTPATHS" in decided.reason
+
+
+def test_passes_without_gradients_run_the_convs_in_nhwc_where_planned(plan):
+    """Evaluation and the pages (no gradients) take NHWC inputs under the plan; training never does; same numbers."""
+    torch.manual_seed(0)
+    model = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True)).eval()
+    z = torch.randn(50, 2)
+    plan(NONE)
+    fastpath.TAKEN.clear()
+    with torch.inference_mode():
+        plain = model.decode_logits(z)
+    assert fastpath.TAKEN["infer_channels_last"] == 0
+    plan(Plan(infer_channels_last=True, reason="test"))
+    with torch.inference_mode():
+        fast = model.decode_logits(z)
+    assert fastpath.TAKEN["infer_channels_last"] == 3, "both transposed convs and the last conv"
+    assert torch.allclose(plain, fast, atol=1e-4, rtol=1e-4)
+    fastpath.TAKEN.clear()
+    model.decode_logits(z).sum().backward()  # with gradients: training's own plan decides, not this one
+    assert fastpath.TAKEN["infer_channels_last"] == 0
