@@ -191,3 +191,19 @@ def test_every_page_shows_the_running_run_in_its_sidebar():
     finally:
         run.request_stop()
         run.job.join(30)
+
+
+def test_session_state_is_kept_only_through_ui_session():
+    """Every key the app keeps per visitor has one typed accessor in ui/session.py; a string key anywhere else is a
+    second, unchecked name for it (how the sidebar once read "job", which nothing wrote)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    raw = re.compile(r"session_state(\[\s*['\"]|\.(get|setdefault|pop|update)\(|\s*\.\s*\w+\s*=)"
+                     r"|['\"]\w+['\"]\s+(not )?in st\.session_state")
+    offenders = [f"{path.relative_to(root)}:{n}" for path in [root / "app.py", *root.glob("pages/*.py"),
+                                                              *root.glob("ui/**/*.py")]
+                 if path.name != "session.py"
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if raw.search(line)]
+    assert not offenders, offenders

@@ -8,12 +8,13 @@ import torch
 
 from aecore.latent import decode_codes, encode_all, project
 from aecore.metrics import probe_accuracy
+from ui import session
 
 PROBE_TRAIN_LIMIT = 5000  # logistic regression on more codes costs seconds and changes little
 
 
 def _cache() -> dict:
-    return st.session_state.setdefault("latent_cache", {})
+    return session.latent_memo.get()
 
 
 def _memo(key, compute):

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from aecore.checkpoints import CheckpointError, load_checkpoint
-from ui import config, training
+from ui import config, session, training
 from ui.state import add_session_model
 from ui.text import plain
 
@@ -14,14 +14,14 @@ def sidebar() -> None:
     with st.expander("Load a checkpoint file"):
         upload = st.file_uploader("aecore checkpoint (.pt)", type=["pt"], key="ckpt_upload",
                                   help="A file downloaded from the Train page or written by `python -m aecore train`.")
-        if upload is not None and st.session_state.get("ckpt_loaded") != upload.file_id:
+        if upload is not None and session.loaded_upload.get() != upload.file_id:
             try:
                 entry = add_session_model(load_checkpoint(upload.getvalue(), name=upload.name), "uploaded")
             except CheckpointError as e:
                 st.error(str(e))
             else:
-                st.session_state["ckpt_loaded"] = upload.file_id
-                st.session_state["model_key"] = entry.key
+                session.loaded_upload.set(upload.file_id)
+                session.picked_model.set(entry.key)
                 st.success(f"Loaded {plain(entry.label)}")
 
 

@@ -11,7 +11,7 @@ import streamlit as st
 from aecore import fastpath, jobs, runtime
 from aecore.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
 from aecore.data import DatasetError, load_dataset
-from ui import config
+from ui import config, session
 from ui.text import plain
 
 
@@ -61,13 +61,13 @@ def shipped_models() -> dict[str, ModelEntry]:
 
 
 def session_models() -> dict[str, ModelEntry]:
-    return st.session_state.setdefault("models", {})
+    return session.models.get()
 
 
 def add_session_model(ckpt: Checkpoint, source: str = "trained") -> ModelEntry:
     models = session_models()
-    n = st.session_state.get("model_counter", 0) + 1
-    st.session_state["model_counter"] = n
+    n = session.model_counter.get() + 1
+    session.model_counter.set(n)
     entry = ModelEntry(f"session:{n}", f"#{n} {describe(ckpt)} ({source})", ckpt, source)
     models[entry.key] = entry
     return entry

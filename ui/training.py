@@ -13,7 +13,7 @@ from aecore.checkpoints import Checkpoint, save_checkpoint, to_bytes
 from aecore.data import carve_validation
 from aecore.jobs import TrainingJob
 from aecore.train import TrainConfig, build_seeded
-from ui import config
+from ui import config, session
 from ui.state import add_session_model, dataset, run_registry
 
 # Default epochs per model, chosen so a default run on the bundled 4000 images finishes in well under a minute
@@ -47,11 +47,11 @@ class RunInfo:
 
 def current_run() -> RunInfo | None:
     """This visitor's run; after a page reload, the run named by `?run=` in the URL is taken back."""
-    run = st.session_state.get("run")
+    run = session.run.get()
     if run is None:
         run = run_registry().get(st.query_params.get("run"))
         if run is not None:
-            st.session_state["run"] = run
+            session.run.set(run)
     if run is not None:
         run_registry().heartbeat(run.run_id)
     return run
@@ -88,7 +88,7 @@ def start(preset_name: str, dataset_name: str, latent_dim: int, upsample: str, c
         return (f"The server is busy: {config.MAX_CONCURRENT_JOBS} training runs are going on already. "
                 "Please try again in a minute.")
     job.start()
-    st.session_state["run"] = run
+    session.run.set(run)
     st.query_params["run"] = run.run_id  # a reload of this page finds the run again
     return None
 
@@ -109,7 +109,7 @@ def finish(run: RunInfo) -> None:
     entry = add_session_model(ckpt)
     run.entry_key = entry.key
     run.file_bytes = to_bytes(ckpt)
-    st.session_state["model_key"] = entry.key
+    session.picked_model.set(entry.key)
     update_metrics(run)
 
 

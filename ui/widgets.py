@@ -10,6 +10,7 @@ from aecore.data import dataset_status
 from aecore.datasets import DATASETS
 from aecore.noise import Noise
 from aecore.viz import scale_for, to_uint8_image
+from ui import session
 from ui.config import ROOT
 from ui.state import ModelEntry, all_models, dataset
 from ui.text import plain
@@ -96,11 +97,11 @@ def model_picker(where=st.sidebar) -> ModelEntry | None:
         where.info("No model yet. Train one on the **Train** page (about 20 s on the bundled digits).")
         return None
     keys = list(models)
-    wanted = st.session_state.get("model_key") or st.query_params.get("model")
+    wanted = session.picked_model.get() or st.query_params.get("model")
     index = keys.index(wanted) if wanted in keys else 0
     key = where.selectbox("Model", keys, index=index, format_func=lambda k: models[k].label,
                           help="Shipped models and the ones you trained in this session.")
-    st.session_state["model_key"] = key
+    session.picked_model.set(key)
     set_url(model=key)
     return models[key]
 
@@ -126,12 +127,12 @@ def _may_fetch(name: str) -> bool:
         st.error(f"This checkpoint was trained on a dataset this app does not know: {plain(name)}. "
                  f"Known: {', '.join(DATASETS)}.", icon=":material/help:")
         return False
-    if dataset_status(name) != "needs download" or st.session_state.get(f"fetch_ok:{name}"):
+    if dataset_status(name) != "needs download" or session.download_allowed(name).get():
         return True
     st.info(f"This checkpoint was trained on **{DATASETS[name].title}**, which this server has not downloaded yet. "
             f"{DATASETS[name].description}", icon=":material/cloud_download:")
     if st.button(f"Download {DATASETS[name].title} and continue"):
-        st.session_state[f"fetch_ok:{name}"] = True
+        session.download_allowed(name).set(True)
         return True
     return False
 

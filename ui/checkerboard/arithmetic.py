@@ -10,6 +10,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from aecore import checkerboard as cb
+from ui import session
 from ui.checkerboard.figures import MARGIN, TEXT_MAX, _colorbar, _heat, _image_axes, _shape, cell_text
 
 
@@ -28,8 +29,8 @@ LIMITS = {"cb_kernel": (1, 7), "cb_stride": (1, 4), "cb_padding": (0, 4), "cb_op
 
 
 def _apply_preset() -> None:
-    for key, value in zip(SLIDERS, PRESETS[st.session_state["cb_input"]]):
-        st.session_state[key] = value
+    for key, value in zip(SLIDERS, PRESETS[session.arithmetic_input.get()]):
+        st.session_state[key] = value  # the sliders' widget keys: Streamlit's public way to move a widget
 
 
 def calculator() -> None:
@@ -37,8 +38,8 @@ def calculator() -> None:
                 "pixels, pad the border, and run an ordinary stride-1 convolution with the kernel rotated by "
                 "180°**. Each input pixel stamps a weighted copy of the kernel onto the output, s pixels apart; "
                 "where stamps overlap, their contributions add up.")
-    if "cb_input" not in st.session_state:
-        st.session_state["cb_input"] = "lecture_6x4"
+    if session.arithmetic_input.get() is None:
+        session.arithmetic_input.set("lecture_6x4")
         _apply_preset()
     left, right = st.columns([1, 1.25], gap="large")
     with left:

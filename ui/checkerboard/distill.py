@@ -9,6 +9,7 @@ import torch
 from aecore.artifacts import artifact_score, artifact_spectrum, spectrum_for_display
 from aecore.distill import DISTILL_CONFIGS, distill_outputs
 from aecore.viz import to_uint8_image
+from ui import session
 from ui.checkerboard.figures import _score_help, spectra_figure
 
 
@@ -33,7 +34,6 @@ def random_decoders() -> None:
                 "decoders with random weights, 4x4 → 64x64 by four doublings, that differ only in where they "
                 "use a transposed convolution (kernel 3, stride 2). Nothing has been learnt yet, so every "
                 "regular pattern comes from the architecture.")
-    st.session_state.setdefault("cb_seed", 0)
     a, b, c = st.columns([2.2, 1.4, 1], vertical_alignment="bottom")
     latent = a.radio("Latent input", ["random", "constant"], horizontal=True, key="cb_latent",
                      format_func={"random": "random z ~ N(0, I)", "constant": "constant z = 1"}.get)
@@ -41,8 +41,8 @@ def random_decoders() -> None:
                        help="Random decoders output values close to 0.5 (a flat grey); stretching each image to "
                             "the full black-white range makes the pattern visible. Scores use the raw outputs.")
     if c.button("Reseed", icon=":material/casino:", help="New random weights (and latents) for all three."):
-        st.session_state["cb_seed"] += 1
-    seed = int(st.session_state["cb_seed"])
+        session.distill_seed.set(session.distill_seed.get() + 1)
+    seed = session.distill_seed.get()
     results = {name: _distill(name, seed, latent) for name in DISTILL_CONFIGS}
     for col, (name, (imgs, *_)) in zip(st.columns(3), results.items()):
         img = imgs[:1]

@@ -16,7 +16,7 @@ from aecore.distill import UpsampleGroup, recipe_of
 from aecore.models import UPSAMPLE_HELP
 from aecore.jobs import TrainingJob
 from aecore.train import TrainConfig, build_seeded
-from ui import config
+from ui import config, session
 from ui.state import add_session_model, dataset, run_registry
 from ui.widgets import fmt_seconds
 
@@ -94,15 +94,15 @@ def _estimate_seconds(mode: str) -> float:
 def _train_here_button(missing: list[str], switch_to: str | None = None, what: str | None = None) -> None:
     """Train the quick set's missing models; `switch_to`: show that set afterwards (another set is on screen, and
     this button offers the quick set instead)."""
-    if st.session_state.get("cb_quick"):
+    if session.quick_set.get():
         quick_progress()
         return
-    if st.session_state.get("cb_quick_error"):
-        st.warning(st.session_state.pop("cb_quick_error"), icon=":material/error:")
+    if session.quick_set_error.get():
+        st.warning(session.quick_set_error.pop(), icon=":material/error:")
     if not missing:  # the quick set is complete already: just offer to show it
         if switch_to:
             st.button("Show the complete set trained here", key="cb_to_quick", icon=":material/swap_horiz:",
-                      on_click=st.session_state.update, kwargs={"cb_group": switch_to})
+                      on_click=session.compared_group.set, args=(switch_to,))
         return
     each = float(np.mean([_estimate_seconds(m) for m in missing]))
     what = what or (f"Train the missing {len(missing)} here" if switch_to is None
@@ -120,8 +120,7 @@ def _train_here_button(missing: list[str], switch_to: str | None = None, what: s
     if training.is_running():
         st.warning("A training run from the Train page is still going: wait for it or stop it first.")
         return
-    st.session_state["cb_quick"] = {"todo": list(missing), "done": [], "run": None, "switch_to": switch_to,
-                                    "error": None}
+    session.quick_set.set({"todo": list(missing), "done": [], "run": None, "switch_to": switch_to, "error": None})
     quick_progress()
 
 
@@ -148,7 +147,7 @@ def _start_next(state: dict) -> str | None:
 @st.fragment(run_every=1.0)
 def quick_progress() -> None:
     """Progress of the set being trained here; advances it one model at a time."""
-    state = st.session_state.get("cb_quick")
+    state = session.quick_set.get()
     if not state:
         return
     run = state["run"]
@@ -168,11 +167,11 @@ def quick_progress() -> None:
         state["error"] = _start_next(state)
         run = state["run"]
     if state["error"] or not state["todo"] or (state.get("cancelled") and run is None):
-        st.session_state["cb_quick"] = None
+        session.quick_set.set(None)
         if state["error"]:
-            st.session_state["cb_quick_error"] = f"Training stopped: {state['error']}."
+            session.quick_set_error.set(f"Training stopped: {state['error']}.")
         elif state["switch_to"] and not state["todo"]:
-            st.session_state["cb_group"] = state["switch_to"]
+            session.compared_group.set(state["switch_to"])
         st.rerun()  # the whole page: the new models join the comparison
     total = len(state["done"]) + len(state["todo"])
     snap = run.job.snapshot()

@@ -20,6 +20,7 @@ from aecore.viz import to_uint8_image
 from ui.checkerboard.figures import (_colorbar, _heat, _hide_inner_y, _image_axes, _panels_width, _score_help,
                                      spectra_figure)
 from ui.checkerboard.quick_train import QUICK_DATASET, _offer_quick_set, _offer_training, _quick_recipe
+from ui import session
 from ui.state import all_models, dataset
 from ui.widgets import image_rows
 
@@ -56,11 +57,11 @@ def trained_decoders() -> None:
                                g.recipe != quick))
     ids = [repr(g.recipe) for g in groups]
     by_id = dict(zip(ids, groups))
-    wanted = st.session_state.get("cb_group")
+    wanted = session.compared_group.get()
     group_id = st.selectbox("Models compared", ids, index=ids.index(wanted) if wanted in ids else 0,
                             format_func=lambda i: _group_label(by_id[i]),
                             help="Models in one set share everything but the decoder's upsampling.")
-    st.session_state["cb_group"] = group_id
+    session.compared_group.set(group_id)
     group = by_id[group_id]
     missing = group.missing(UPSAMPLE_MODES)
     quick_missing = next(g for g in groups if g.recipe == quick).missing(UPSAMPLE_MODES)
@@ -75,7 +76,7 @@ def trained_decoders() -> None:
 
 def _reconstruct(entry, x: torch.Tensor) -> torch.Tensor:
     """Reconstructions of x, memoised per visitor (models in session_state are not hashable for st.cache_*)."""
-    memo = st.session_state.setdefault("cb_recon_memo", {})
+    memo = session.recon_memo.get()
     key = (entry.key, id(entry.checkpoint.model), x.shape[0], float(x.sum()))
     if key not in memo:
         if len(memo) > 20:
