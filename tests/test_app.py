@@ -6,6 +6,7 @@ import time
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from waiting import wait_for
 
 PAGES = ["pages/home.py", "pages/train.py", "pages/reconstruct.py", "pages/latent.py", "pages/checkerboard.py"]
 APP = "../app.py"  # AppTest resolves relative paths against this file
@@ -19,13 +20,6 @@ def new_app() -> AppTest:
 
 def widget(elements, label):
     return next(e for e in elements if e.label == label)
-
-
-def wait_until(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return predicate()
 
 
 def problems(at):
@@ -138,7 +132,7 @@ def start_long_run() -> AppTest:
 
 def test_stop_ends_a_run_within_moments():
     at = start_long_run()
-    assert wait_until(lambda: at.session_state["run"].job.snapshot().step >= 2)
+    assert wait_for(lambda: at.session_state["run"].job.snapshot().step >= 2)
     at.run()
     snap = at.session_state["run"].job.snapshot()
     assert "Stop" in [b.label for b in at.button], (snap.status, snap.error, [b.label for b in at.button])
@@ -166,7 +160,7 @@ def test_a_reload_gets_the_running_run_back_by_the_id_in_the_url():
     reloaded.run()
     assert not problems(reloaded)
     assert any("Training Conv AE" in i.value for i in reloaded.info), "the run is shown again"
-    assert wait_until(lambda: reloaded.session_state["run"].job.snapshot().step >= 2)
+    assert wait_for(lambda: reloaded.session_state["run"].job.snapshot().step >= 2)
     widget(reloaded.button, "Stop").click()  # and can be stopped from there
     reloaded.run()
     for _ in range(60):

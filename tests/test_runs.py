@@ -11,21 +11,13 @@ from aecore.jobs import TrainingJob
 from aecore.train import TrainConfig, build_seeded
 from ui.state import RunRegistry
 from ui.training import RunInfo
+from waiting import wait_for
 
 
 def conv_job(mnist, epochs=50, **kwargs):
     cfg = TrainConfig(epochs=epochs, batch_size=50, recon="mse")
     model = build_seeded(MODELS["conv_ae"].spec(mnist.shape), 0)
     return TrainingJob(model, mnist.train_x[:1000], mnist.test_x[:100], cfg, **kwargs)
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # ---- thread policy ------------------------------------------------------------------------------------------
@@ -173,8 +165,7 @@ def test_an_unwatched_run_is_stopped_and_one_that_ignores_stop_is_killed(mnist):
     registry.heartbeat(run.run_id)
     registry.reap()
     assert run.stop_requested is None, "watched: left alone"
-    time.sleep(0.6)
-    registry.reap()
+    registry.reap(now=time.monotonic() + 0.6)  # as if 0.6 s passed with no page polling it
     assert run.stop_requested is not None and run.stop_reason == "nobody was watching it"
     assert run.job.join(30) and registry.running() == 0
     # a run whose worker does not stop (simulated by a stop that never arrives) is ended outright

@@ -1,5 +1,4 @@
 import math
-import time
 
 import pytest
 import torch
@@ -7,6 +6,7 @@ import torch
 from aecore.catalog import MODELS
 from aecore.jobs import TrainingJob
 from aecore.train import EpochEvent, StepEvent, TrainConfig, TrainingError, build_seeded, evaluate, train
+from waiting import wait_for
 
 
 def run(preset_name, data, steps, batch=64, **overrides):
@@ -68,9 +68,7 @@ def test_job_runs_in_background_and_stops_within_a_step(mnist):
     cfg = TrainConfig(epochs=100, batch_size=50, recon="mse")
     model = build_seeded(MODELS["conv_ae"].spec(mnist.shape), 0)
     job = TrainingJob(model, mnist.train_x, mnist.test_x[:100], cfg, preview_images=mnist.test_x[:4]).start()
-    deadline = time.time() + 60
-    while job.snapshot().step < 3 and time.time() < deadline:
-        time.sleep(0.05)
+    assert wait_for(lambda: job.snapshot().step >= 3, 60)
     job.stop()
     job.join(timeout=30)
     snap = job.snapshot()
