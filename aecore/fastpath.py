@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from . import fastconv, fastlinear
+from . import bf16, fastconv, fastlinear
 
 TESTED_TORCH = ((2, 1), (2, 99))  # the private operators' signatures were checked over this range
 MIN_GAIN = 1.08  # a fast path must beat the plain form by 8 % in the measurement to be used
@@ -45,6 +45,7 @@ class Plan:
     bce: bool = False  # the vectorised Bernoulli NLL (losses.py)
     channels_last: bool = False  # conv models in NHWC memory format (training)
     infer_channels_last: bool = False  # conv layers' inputs in NHWC for passes without gradients (eval, pages)
+    bf16: bool = False  # training forward passes in bfloat16 autocast, on CPUs with bfloat16 units (bf16.py)
     reason: str = ""  # how it was decided, for benchmarks and bug reports
 
     def to_dict(self) -> dict:
@@ -90,7 +91,7 @@ def _choose(mode: str) -> Plan:
                     (f" (guarded off: {off})" if off else ""))
     gains = {n: _safe_gain(n) if ok[n] else 0.0 for n in PATHS}
     why = ", ".join(f"{n} {g:.2f}x" for n, g in gains.items() if ok[n])
-    return Plan(**{n: gains[n] >= MIN_GAIN for n in PATHS},
+    return Plan(**{n: gains[n] >= (bf16.MIN_GAIN if n == "bf16" else MIN_GAIN) for n in PATHS},
                 reason=f"measured on {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads: "
                        f"{why}" + (f"; guarded off: {off}" if off else ""))
 
@@ -162,7 +163,8 @@ def _guard_bce() -> str | None:
 
 
 GUARDS = {"linear": _guard_linear, "conv": _guard_conv, "conv_transpose": _guard_conv_transpose,
-          "bce": _guard_bce, "channels_last": lambda: None, "infer_channels_last": lambda: None}
+          "bce": _guard_bce, "channels_last": lambda: None, "infer_channels_last": lambda: None,
+          "bf16": lambda: bf16.guard()}
 
 
 # ---- measurement: fast vs plain on the shipped models' shapes ---------------------------------------------------
@@ -227,6 +229,8 @@ def measure_gain(name: str) -> float:
         plain_layers = lambda m: lambda inp: m.decoder(m.fc_mu(m.encoder(inp)))  # noqa: E731 (no fast paths here)
         return _time_pair(_fwd_bwd(plain_layers(nhwc), x.contiguous(memory_format=cl)),
                           _fwd_bwd(plain_layers(nchw), x), 3)
+    if name == "bf16":
+        return bf16.measure_gain()
     if name == "infer_channels_last":  # the conv VAE's decoder without gradients, batch 100 (IW-NLL, the pages)
         from .models import ModelSpec, build_model
 
@@ -317,6 +321,15 @@ def fast_kernels(model):
     except StopIteration:
         on_cpu = False
     return _CpuFastPaths() if on_cpu and _can_gain(model) else contextlib.nullcontext()
+
+
+def training_precision(model):
+    """A fresh context for one training forward pass: bfloat16 autocast where the plan chose it (measured on the conv
+    VAE, so for conv models), else nothing."""
+    if plan().bf16 and model.spec.is_conv and next(model.parameters()).device.type == "cpu":
+        TAKEN["bf16"] += 1
+        return bf16.autocast()
+    return contextlib.nullcontext()
 
 
 def memory_format(model) -> torch.memory_format:

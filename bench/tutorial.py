@@ -53,7 +53,7 @@ def run_tutorial(model, train_x, test_x, epochs: int, seed: int, recon: str = "b
     test_loader = DataLoader(TutorialImages(test_x, to_tensor), batch_size=EVAL_BATCH, shuffle=False,
                              num_workers=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
-    train_s, test_losses, n_seen, train_loss = 0.0, [], 0, 0.0
+    train_s, test_losses, train_s_curve, n_seen, train_loss = 0.0, [], [], 0, 0.0
     for epoch in range(1, epochs + 1):
         model.train()
         t0 = time.perf_counter()
@@ -66,6 +66,7 @@ def run_tutorial(model, train_x, test_x, epochs: int, seed: int, recon: str = "b
             optimizer.step()
             n_seen += len(x)
         train_s += time.perf_counter() - t0
+        train_s_curve.append(train_s)
         model.eval()
         test_loss = 0.0
         with torch.no_grad():
@@ -76,5 +77,5 @@ def run_tutorial(model, train_x, test_x, epochs: int, seed: int, recon: str = "b
             on_epoch(epoch, test_losses[-1])
     return dict(train_s=train_s, samples=n_seen, samples_per_s=n_seen / max(train_s, 1e-9),
                 train_loss=train_loss / len(train_loader.dataset), test_loss=test_losses[-1],
-                test_curve=test_losses)
+                test_curve=test_losses, train_s_curve=train_s_curve)
 

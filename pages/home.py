@@ -41,7 +41,7 @@ def showcase_model():
 entry = showcase_model()
 if entry is None:
     st.info("No trained model is available yet. Open **Train** and press Start: the default conv VAE learns the "
-            "bundled digits in about 20 seconds, then every page shows what it learned.")
+            "bundled digits in under a minute, then every page shows what it learned.")
     st.page_link("pages/train.py", label="Train a model now", icon=":material/play_arrow:")
     st.stop()
 

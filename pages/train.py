@@ -26,6 +26,7 @@ def settings_form():
         preset_name = st.selectbox("Model", names, index=names.index(url_value("preset", "conv_vae", names)),
                                    format_func=lambda n: MODELS[n].title)
         preset = MODELS[preset_name]
+        recipe = training.default_recipe(preset_name)
         st.caption(preset.description)
         datasets = list(DATASETS)
         dataset_name = st.selectbox(
@@ -42,12 +43,14 @@ def settings_form():
     with c2:
         st.markdown("**Optimisation**")
         epochs = st.slider("Epochs", 1, config.MAX_EPOCHS,
-                           url_value("epochs", training.DEFAULT_EPOCHS.get(preset_name, 5), cast=int,
+                           url_value("epochs", min(recipe["epochs"], config.MAX_EPOCHS), cast=int,
                                      bounds=(1, config.MAX_EPOCHS)),
                            key=f"epochs_{preset_name}")
-        batch_size = st.select_slider("Batch size", [16, 32, 64, 100, 128, 256, 512], 100)
-        lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func=lambda v: f"{v:g}")
-        cosine = st.toggle("Cosine learning-rate decay", False,
+        batch_size = st.select_slider("Batch size", [16, 32, 64, 100, 128, 256, 512], recipe["batch_size"],
+                                      key=f"batch_{preset_name}")
+        lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2], recipe["lr"],
+                              format_func=lambda v: f"{v:g}", key=f"lr_{preset_name}")
+        cosine = st.toggle("Cosine learning-rate decay", recipe["lr_schedule"] == "cosine", key=f"cosine_{preset_name}",
                            help="Lower the learning rate smoothly to 0 by the last step: usually a few nats better "
                                 "for VAEs trained for many epochs. The shipped models use it.")
         seed = st.number_input("Seed", 0, 2**31 - 1, url_value("seed", 0, cast=int, bounds=(0, 2**31 - 1)))

@@ -94,7 +94,7 @@ def model_picker(where=st.sidebar) -> ModelEntry | None:
     """Shipped checkpoints and this visitor's trained models; the choice is shared by pages and the URL."""
     models = all_models()
     if not models:
-        where.info("No model yet. Train one on the **Train** page (about 20 s on the bundled digits).")
+        where.info("No model yet. Train one on the **Train** page (under a minute on the bundled digits).")
         return None
     keys = list(models)
     wanted = session.picked_model.get() or st.query_params.get("model")
