@@ -18,7 +18,7 @@ st.caption(f"{plain(entry.label)}: {len(codes):,} test images encoded to {z_dim}
 
 methods = ["dims"] if z_dim <= 2 else ["pca", "tsne", "dims"]
 labels = {"dims": "two latent dimensions", "pca": "PCA", "tsne": "t-SNE"}
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 method = c1.radio("Projection", methods, methods.index(url_value("proj", methods[0], methods)), horizontal=True,
                   format_func=labels.get)
 dims = url_value("dims", (0, min(1, z_dim - 1)), cast=lambda t: tuple(int(v) for v in t.split(",")))
@@ -27,7 +27,9 @@ if len(dims) != 2 or not all(0 <= d < z_dim for d in dims):
 if method == "dims" and z_dim > 2:
     dims = (c2.number_input("x: dimension", 0, z_dim - 1, dims[0]),
             c3.number_input("y: dimension", 0, z_dim - 1, dims[1]))
-seed = url_value("seed", 0, cast=int, bounds=(0, 2**31 - 1))  # numpy and scikit-learn seeds stop at 2**32
+seed = c4.number_input("Seed", 0, 2**31 - 1, url_value("seed", 0, cast=int, bounds=(0, 2**31 - 1)),
+                       help="Which random samples from the prior are drawn, and where t-SNE starts: another seed "
+                            "gives other samples and another (equally valid) t-SNE layout.")
 set_url(proj=method, dims=f"{dims[0]},{dims[1]}", seed=seed)
 
 if z_dim == 4 and method != "dims":

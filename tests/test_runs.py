@@ -193,3 +193,19 @@ def test_the_registry_shares_the_budget_among_running_runs(mnist, runs, monkeypa
     for r in started:
         r.request_stop()
     assert all(r.job.join(30) for r in started)
+
+
+def test_the_allocator_tweak_stays_out_of_processes_that_only_use_the_library():
+    """mallopt changes the whole process's allocator: the app's workers and `train` set it, a library user's (or the
+    server's) process that calls fit() does not."""
+    import subprocess
+    import sys
+
+    code = ("import aecore, torch\nfrom aecore import runtime\nfrom aecore.catalog import MODELS\n"
+            "from aecore.fit import fit\nfrom aecore.train import build_seeded\n"
+            "x = torch.rand(64, 1, 28, 28)\np = MODELS['linear_ae']\n"
+            "fit(build_seeded(p.spec((1, 28, 28)), 0), x, x[:8], p.config(epochs=1, batch_size=32))\n"
+            "print(runtime._malloc_tuned)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
