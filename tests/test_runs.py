@@ -209,3 +209,16 @@ def test_the_allocator_tweak_stays_out_of_processes_that_only_use_the_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_a_tiny_model_trains_on_one_thread_and_gives_the_threads_back(mnist):
+    from aecore.fit import fit
+
+    torch.set_num_threads(2)
+    for name, expected in (("linear_ae", {1}), ("mlp_vae", {2}), ("conv_vae", {2})):
+        preset, seen = MODELS[name], []
+        cfg = preset.config(epochs=1, batch_size=100, max_steps=2)
+        fit(build_seeded(preset.spec(mnist.shape), 0), mnist.train_x[:200], mnist.test_x[:20], cfg,
+            on_event=lambda e: seen.append(torch.get_num_threads()))
+        assert set(seen) == expected, name
+        assert torch.get_num_threads() == 2, "the process's own count is back"
