@@ -47,12 +47,16 @@ def main(spec: dict, weights: bytes, arrays, cfg: dict, threads, plan: dict, sto
         load_state(model, weights)
         train_x, test_x, val_x, preview, train_y, test_y = (None if a is None else torch.from_numpy(a) for a in arrays)
         out.put(("started", None))
+        budget = threads.value
 
         def report(event):
+            nonlocal budget
             if isinstance(event, EpochEvent):  # weights first: once the epoch shows, its weights are safe
                 out.put(("epoch", (state_bytes(model), _preview(model, preview))))
             out.put(("event", event))
-            runtime.use_threads(threads.value)  # a no-op unless the budget was re-shared
+            if threads.value != budget:  # the budget was re-shared as runs started or ended
+                budget = threads.value  # (a tiny model stays on the one thread train() gave it: runtime.py)
+                runtime.use_threads(1 if runtime.is_small_step(model, config.batch_size) else budget)
 
         result = fit(model, train_x, test_x, config, val_x=val_x, keep_best=keep_best, stop=stop, on_event=report)
         status, selected = ("stopped" if result.stopped else "done"), result.selected_epoch
