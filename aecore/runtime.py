@@ -138,6 +138,42 @@ def threads_for_step(model, batch_size: int):
         torch.set_num_threads(before)
 
 
+class ThreadTuner:
+    """Thread count for a run on a shared machine (the app's run workers), chosen by timing its own steps.
+
+    A second thread wins on a quiet machine and loses beside a busy neighbour: each parallel step waits for the
+    thread whose core is shared (conv VAE on the 2-core Xeon, 2026-12-02: 0.23x of quiet on 2 threads beside one
+    busy process, 0.56x on 1). So every `cycle` steps the run times `probe` steps on its budget and `probe` on one
+    thread (the first after each switch is not counted) and keeps the faster until the next cycle. Thread counts
+    change float summation order, so this is for the app only; `python -m aecore train` stays reproducible."""
+
+    def __init__(self, probe: int = 6, cycle: int = 150):
+        self.probe, self.cycle = probe, cycle
+        self.step, self.last, self.current, self.choice = 0, None, None, None
+        self.times: dict[int, list[float]] = {}
+
+    def after_step(self, now: float, budget: int) -> int:
+        """Call after every training step with the clock; returns the thread count for the next step."""
+        if self.last is not None and self.current is not None and self.step % self.cycle not in (1, self.probe + 1):
+            self.times.setdefault(self.current, []).append(now - self.last)
+        self.last = now
+        i, self.step = self.step % self.cycle, self.step + 1
+        if budget <= 1:
+            wanted = 1
+        elif i < self.probe:
+            wanted = budget
+        elif i < 2 * self.probe:
+            wanted = 1
+        else:
+            if i == 2 * self.probe or self.choice is None:
+                med = {n: sorted(t)[len(t) // 2] for n, t in self.times.items() if t}
+                self.choice = min(med, key=med.get) if len(med) == 2 else budget
+                self.times = {}
+            wanted = min(self.choice, budget)
+        self.current = wanted
+        return wanted
+
+
 def describe() -> dict:
     """What the policy sees, for benchmarks and the CLI's `list`."""
     return {"cpu_budget": cpu_budget(), "affinity_cpus": _affinity_cpus(), "cgroup_cpus": cgroup_cpu_limit(),

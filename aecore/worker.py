@@ -7,6 +7,7 @@ preview after each epoch, sent before that epoch's event, so once an epoch shows
 from __future__ import annotations
 
 import io
+import time
 import traceback
 
 import numpy as np
@@ -47,16 +48,15 @@ def main(spec: dict, weights: bytes, arrays, cfg: dict, threads, plan: dict, sto
         load_state(model, weights)
         train_x, test_x, val_x, preview, train_y, test_y = (None if a is None else torch.from_numpy(a) for a in arrays)
         out.put(("started", None))
-        budget = threads.value
+        tuner = runtime.ThreadTuner()
+        small = runtime.is_small_step(model, config.batch_size)  # one thread always (runtime.py)
 
         def report(event):
-            nonlocal budget
             if isinstance(event, EpochEvent):  # weights first: once the epoch shows, its weights are safe
                 out.put(("epoch", (state_bytes(model), _preview(model, preview))))
+            else:  # between steps: the budget (re-shared as runs start and end) or one thread, whichever is faster
+                runtime.use_threads(tuner.after_step(time.perf_counter(), 1 if small else threads.value))
             out.put(("event", event))
-            if threads.value != budget:  # the budget was re-shared as runs started or ended
-                budget = threads.value  # (a tiny model stays on the one thread train() gave it: runtime.py)
-                runtime.use_threads(1 if runtime.is_small_step(model, config.batch_size) else budget)
 
         result = fit(model, train_x, test_x, config, val_x=val_x, keep_best=keep_best, stop=stop, on_event=report)
         status, selected = ("stopped" if result.stopped else "done"), result.selected_epoch

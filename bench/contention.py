@@ -54,9 +54,11 @@ def child(steps: int, runs: int) -> None:
     cfg = preset.config(epochs=100, batch_size=100, max_steps=steps + 5)
     model = build_seeded(preset.spec(data.shape), 0)
     clock = {"t0": None, "seen": 0}
+    tuner = runtime.ThreadTuner()  # as the app's run worker chooses its threads
 
     def tick(event):  # the first 5 steps are warm-up
         if isinstance(event, StepEvent):
+            runtime.use_threads(tuner.after_step(time.perf_counter(), threads))
             if event.step == 5:
                 clock["t0"] = time.perf_counter()
             elif event.step > 5:

@@ -222,3 +222,18 @@ def test_a_tiny_model_trains_on_one_thread_and_gives_the_threads_back(mnist):
             on_event=lambda e: seen.append(torch.get_num_threads()))
         assert set(seen) == expected, name
         assert torch.get_num_threads() == 2, "the process's own count is back"
+
+
+@pytest.mark.parametrize("faster", [1, 2])
+def test_the_thread_tuner_keeps_whichever_count_steps_faster_and_probes_again(faster):
+    """The app's workers time their own steps on the budget and on one thread (runtime.ThreadTuner)."""
+    tuner = runtime.ThreadTuner(probe=4, cycle=20)
+    now, used = 0.0, []
+    for _ in range(45):
+        n = tuner.after_step(now, 2)
+        used.append(n)
+        now += 1.0 if n == faster else 1.6  # the step about to run takes this long
+    assert used[:4] == [2] * 4 and used[4:8] == [1] * 4, "probes the budget, then one thread"
+    assert set(used[8:20]) == {faster}, "then keeps the faster"
+    assert used[20:24] == [2] * 4 and used[24:28] == [1] * 4, "and probes again each cycle"
+    assert set(runtime.ThreadTuner().after_step(t, 1) for t in range(30)) == {1}, "a budget of 1 is 1"
