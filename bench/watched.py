@@ -8,7 +8,8 @@
   `/train?preset=conv_vae&epochs=N`, clicks Start and waits for "Model ready" with the live view on screen.
   The Streamlit server, Chromium and the training worker all share the machine, as on a laptop.
 
-Both train the same model and data (mnist-5k, batch 100, seed 0). Runs alternate (headless, watched, ...), quiet
+Both train the same model, data and recipe (mnist-5k, the Train page's default batch size, learning rate and
+schedule, seed 0). Runs alternate (headless, watched, ...), quiet
 and with one busy-loop neighbour process. Also recorded: the server's RSS while a run goes (the worker is a separate
 process, also reported) and the cost of `import torch`. Targets (issue #10): watched <= 1.2x headless quiet,
 <= 2x with one neighbour; server RSS with one run going <= 1 GB.
@@ -55,11 +56,15 @@ def children(pid: int) -> list[int]:
 
 
 def headless(epochs: int) -> float:
+    from ui.training import default_recipe
+
+    recipe = default_recipe("conv_vae")  # the Train page's batch size, learning rate and schedule
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "aecore", "train", "--model", "conv_vae", "--epochs", str(epochs),
-                        "--iw-samples", "0", "--quiet", "--out", f"{d}/x.pt"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+                        "--batch-size", str(recipe["batch_size"]), "--lr", str(recipe["lr"]),
+                        "--lr-schedule", recipe["lr_schedule"], "--iw-samples", "0", "--quiet", "--out", f"{d}/x.pt"],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         return time.perf_counter() - t
 
 
