@@ -44,7 +44,7 @@ def guard() -> str | None:
 
 def measure_gain() -> float:
     """float32 time / bfloat16 time of the conv VAE's training step (forward + backward), batch 32."""
-    from .fastpath import _time_pair
+    from .fastprobe import _time_pair
 
     forward, x = _probe()
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from aecore import fastconv, fastlinear, fastpath
+from aecore import fastconv, fastlinear, fastpath, fastprobe
 from aecore.fastpath import Plan, fast_kernels
 from aecore.models import ModelSpec, build_model
 from aecore.train import TrainConfig, loss_parts
@@ -146,14 +146,14 @@ def test_the_guards_pass_on_this_torch_and_refuse_versions_outside_the_tested_ra
         if name == "linear" and not fastlinear.AVAILABLE:
             continue
         assert guard() is None, f"{name}: {guard()}"
-    assert fastpath.torch_version_problem("2.14.1+cu130") is None
+    assert fastprobe.torch_version_problem("2.14.1+cu130") is None
     for version in ("1.13.1", "3.0.0", "nightly"):
-        assert fastpath.torch_version_problem(version)
+        assert fastprobe.torch_version_problem(version)
 
 
 def test_a_guard_that_fails_keeps_its_path_off_even_when_forced(monkeypatch):
     monkeypatch.setitem(fastpath.GUARDS, "conv_transpose", lambda: "aten.convolution_backward changed")
-    monkeypatch.setitem(fastpath.GUARDS, "linear", lambda: fastpath.torch_version_problem("3.1.0"))
+    monkeypatch.setitem(fastpath.GUARDS, "linear", lambda: fastprobe.torch_version_problem("3.1.0"))
     forced = fastpath._choose("all")
     assert forced.conv and forced.bce and not forced.conv_transpose and not forced.linear
     assert "convolution_backward changed" in forced.reason
@@ -161,9 +161,9 @@ def test_a_guard_that_fails_keeps_its_path_off_even_when_forced(monkeypatch):
 
 def test_the_self_check_catches_an_operator_that_computes_something_else():
     x, w = torch.randn(4, 8), torch.randn(3, 8)
-    assert fastpath._self_check(torch.nn.functional.linear, torch.nn.functional.linear, x, w) is None
-    assert fastpath._self_check(lambda a, b: 1.01 * a @ b.t(), torch.nn.functional.linear, x, w)
-    assert fastpath._self_check(lambda a, b: None, torch.nn.functional.linear, x, w)
+    assert fastprobe._self_check(torch.nn.functional.linear, torch.nn.functional.linear, x, w) is None
+    assert fastprobe._self_check(lambda a, b: 1.01 * a @ b.t(), torch.nn.functional.linear, x, w)
+    assert fastprobe._self_check(lambda a, b: None, torch.nn.functional.linear, x, w)
 
 
 @pytest.mark.parametrize("mode, expect", [("none", set()), ("conv,bce", {"conv", "bce"})])
