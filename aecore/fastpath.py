@@ -89,8 +89,9 @@ def _choose(mode: str) -> Plan:
                     (f" (guarded off: {off})" if off else ""))
     # bf16 first: if training will run in bfloat16, the memory format is measured in bfloat16 too (NHWC gained
     # 1.27x on the conv VAE's bf16 step where the float32 measurement said 0.97x)
-    low = ok["bf16"] and _safe_gain("bf16") >= bf16.MIN_GAIN
-    gains = {n: _safe_gain(n, low) if ok[n] else 0.0 for n in PATHS}
+    gains = {"bf16": _safe_gain("bf16") if ok["bf16"] else 0.0}
+    low = gains["bf16"] >= bf16.MIN_GAIN
+    gains.update({n: _safe_gain(n, low) if ok[n] else 0.0 for n in PATHS if n != "bf16"})
     why = ", ".join(f"{n} {g:.2f}x" for n, g in gains.items() if ok[n])
     return Plan(**{n: gains[n] >= (bf16.MIN_GAIN if n == "bf16" else MIN_GAIN) for n in PATHS},
                 reason=f"measured on {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads: "
