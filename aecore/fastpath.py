@@ -4,11 +4,11 @@ The fast paths (fastlinear.py, fastconv.py, the BCE form in losses.py, channels_
 on an AVX-512 AMD EPYC; on another CPU one can lose (issue #10: the conv VAE fell from 1.49x to 1.32x on AVX2).
 So each is used only where it wins *here*:
 
-1. a guard (fastprobe.py): the torch version range the private/low-level operator was tested with, the CPU capability PyTorch
-   reports, and a numerical self-check against the plain layer (values and gradients). A failed guard turns the
-   path off; nothing else can turn it on.
-2. a short measurement (fastprobe.py, ~1 s in all): the fast and the plain form of each, interleaved, on the shapes the shipped
-   models use; a path stays on only if it is at least `MIN_GAIN` faster.
+1. a guard (fastprobe.py): the torch version range the private/low-level operator was tested with, the CPU
+   capability PyTorch reports, and a numerical self-check against the plain layer (values and gradients). A failed
+   guard turns the path off; nothing else can turn it on.
+2. a short measurement (fastprobe.py, ~1 s in all): the fast and the plain form of each, interleaved, on the shapes
+   the shipped models use; a path stays on only if it is at least `MIN_GAIN` faster.
 
 `plan()` returns the decision (computed on first use); `use_plan()` installs one (a training worker gets its
 parent's, so it does not measure again); `AECORE_FASTPATHS=none|all|name,name` overrides the measurement
