@@ -9,7 +9,7 @@ import torch
 from .metrics import encode_all  # re-exported: pages encode through here
 
 __all__ = ["encode_all", "Projection", "project", "manifold_grid", "decode_codes", "prior_samples",
-           "interpolate", "nearest_images"]
+           "interpolate"]
 
 
 @dataclass
@@ -88,18 +88,3 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int = 9, method: str 
     if omega.abs() < 1e-4:
         return (1 - t) * z0 + t * z1
     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
-
-
-def nearest_images(queries: torch.Tensor, pool: torch.Tensor, batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each query image, the index and pixel-space L2 distance of its nearest image in `pool`.
-
-    The memorisation check: a generated sample that equals a training image was copied, not generated."""
-    q = queries.flatten(1).float()
-    best_d = torch.full((len(q),), float("inf"))
-    best_i = torch.zeros(len(q), dtype=torch.long)
-    for i in range(0, len(pool), batch):
-        d = torch.cdist(q, pool[i : i + batch].flatten(1).float())
-        m, j = d.min(1)
-        better = m < best_d
-        best_d[better], best_i[better] = m[better], j[better] + i
-    return best_i, best_d

@@ -54,28 +54,45 @@ def image_metrics(x_hat, x) -> dict[str, float]:
 
 
 @torch.inference_mode()
-def iw_nll(model, x, samples: int = 50, seed: int = 0, batch: int = 100) -> torch.Tensor:
-    """Importance-weighted estimate of -log p(x) in nats, (N,) (Burda et al. 2016).
+def log_importance_weights(model, x, samples: int = 50, seed: int = 0, batch: int = 100,
+                           chunk_codes: int = 2000, progress=None) -> torch.Tensor:
+    """log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k ~ q(z|x), k = 1..samples: (samples, N) nats.
 
-    log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log k, z_k ~ q(z|x).
-    Bernoulli decoder; tighter than -ELBO and approaches -log p(x) as k grows.
+    Bernoulli decoder. Each batch of images draws from its own seeded stream, one sample at a time, so the first k
+    draws are the same whatever `samples` is (for the same `batch`); they are decoded `chunk_codes` at a time (one
+    large batch beats many small ones). `progress(done, total)` is called after each batch of images.
     """
     if not 1 <= samples <= MAX_IW_SAMPLES:
         raise ValueError(f"IW-NLL samples must be between 1 and {MAX_IW_SAMPLES}, got {samples}")
     device = next(model.parameters()).device
-    g = torch.Generator(device=device).manual_seed(seed)
+    g = torch.Generator(device=device)
     model.eval()
     out = []
     for i in range(0, len(x), batch):
+        g.manual_seed(seed * 1_000_003 + i)
         xb = prepare(model, x[i : i + batch], device)
         mu, logvar = model.encode_distribution(xb)
+        per_chunk = max(1, chunk_codes // len(xb))
         terms = []
-        for _ in range(samples):
-            z = model.reparameterize(mu, logvar, g)
-            log_px_z = -reconstruction_loss(model.decode_logits(z), xb, "bce")
-            terms.append(log_px_z + gaussian_log_prob(z) - gaussian_log_prob(z, mu, logvar))
-        out.append(-(torch.logsumexp(torch.stack(terms), 0) - math.log(samples)).cpu())
-    return torch.cat(out)
+        for start in range(0, samples, per_chunk):
+            zs = torch.stack([model.reparameterize(mu, logvar, g) for _ in range(min(per_chunk, samples - start))])
+            logits = model.decode_logits(zs.flatten(0, 1))
+            log_px_z = -reconstruction_loss(logits, xb.repeat(len(zs), *([1] * (xb.dim() - 1))), "bce")
+            terms.append(log_px_z.view(len(zs), -1) + gaussian_log_prob(zs) - gaussian_log_prob(zs, mu, logvar))
+        out.append(torch.cat(terms).cpu())
+        if progress is not None:
+            progress(min(i + batch, len(x)), len(x))
+    return torch.cat(out, dim=1)
+
+
+def iw_nll(model, x, samples: int = 50, seed: int = 0, batch: int = 100) -> torch.Tensor:
+    """Importance-weighted estimate of -log p(x) in nats, (N,) (Burda et al. 2016).
+
+    log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log k, z_k ~ q(z|x).
+    Tighter than -ELBO and approaches -log p(x) as k grows.
+    """
+    w = log_importance_weights(model, x, samples, seed, batch)
+    return -(torch.logsumexp(w, 0) - math.log(samples))
 
 
 @torch.inference_mode()

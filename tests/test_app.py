@@ -8,7 +8,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 from waiting import wait_for
 
-PAGES = ["pages/home.py", "pages/train.py", "pages/reconstruct.py", "pages/latent.py", "pages/checkerboard.py"]
+PAGES = ["pages/home.py", "pages/train.py", "pages/reconstruct.py", "pages/latent.py", "pages/checkerboard.py",
+         "pages/evaluation.py"]
 APP = "../app.py"  # AppTest resolves relative paths against this file
 
 

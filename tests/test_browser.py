@@ -20,7 +20,7 @@ playwright = pytest.importorskip("playwright.sync_api", reason="playwright is no
 # URL path -> (navigation label, page heading); the default page lives at "/"
 PAGES = {"": ("Home", "Autoencoder Studio"), "train": ("Train", "Train an autoencoder"),
          "reconstruct": ("Reconstruct & Denoise", "Reconstruct & denoise"), "latent": ("Latent Space", "Latent space"),
-         "checkerboard": ("Checkerboard Lab", "Checkerboard Lab")}
+         "checkerboard": ("Checkerboard Lab", "Checkerboard Lab"), "evaluation": ("Evaluation Lab", "Evaluation Lab")}
 
 
 class Server:
@@ -160,6 +160,32 @@ def test_names_from_an_uploaded_checkpoint_render_as_text(browser, tmp_path):
                 page.wait_for_function("() => document.body.innerText.replaceAll('\\u2060', '')"
                                        ".includes('[evil link](http://evil.example/x) ![img]')", timeout=60_000)
             assert page.locator("a[href*='evil.example'], img[src*='evil.example']").count() == 0, label
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_editing_the_mixture_table_refits_and_keeps_the_link(browser):
+    """The Evaluation Lab's blob table is a data editor: an edited centre reaches the fit and the URL."""
+    server = Server()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(f"{server.url}/evaluation?mix=-2.5,-1;2.5,-1;0,2.5")
+        page.get_by_text("Takeaway: the prior need not").wait_for(timeout=120_000)  # the last section has run
+        settle(page)
+        box = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+        page.mouse.dblclick(box["x"] + 110, box["y"] + 52)  # first row, x (rows are 35 px under a 35 px header)
+        page.wait_for_function("() => ['TEXTAREA', 'INPUT'].includes(document.activeElement.tagName)",
+                               timeout=30_000)  # the cell's editor is open
+        page.keyboard.press("Control+A")
+        page.keyboard.type("1.5")
+        page.wait_for_function("() => document.activeElement.value === '1.5'", timeout=10_000)
+        time.sleep(0.3)  # the grid reads the typed value on its next frame; Enter before that commits the old one
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => new URLSearchParams(location.search).get('mix') === '1.5,-1;2.5,-1;0,2.5'",
+                               timeout=60_000)
+        settle(page)
+        assert page.locator("[data-testid='stException']").count() == 0
         page.close()
     finally:
         server.stop()

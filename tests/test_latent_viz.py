@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from aecore.imageio import ImageError, to_model_input
-from aecore.latent import interpolate, manifold_grid, nearest_images, prior_samples, project
+from aecore.latent import interpolate, manifold_grid, prior_samples, project
 from aecore.models import ModelSpec, build_model
 from aecore.train import History
 from aecore.viz import latent_scatter, loss_curves, selected_indices, smooth, to_uint8_image
@@ -74,10 +74,13 @@ def test_interpolations_start_and_end_at_the_codes():
     assert mid.norm() == pytest.approx(1.0, abs=1e-5)  # slerp keeps the norm on the arc
 
 
-def test_nearest_images_finds_exact_copies():
+def test_nearest_images_finds_exact_copies_across_pool_batches():
+    from aecore.evaluation import nearest_with_shifts
+
     pool = torch.rand(50, 1, 6, 6)
-    idx, dist = nearest_images(pool[[7, 3]], pool, batch=16)
-    assert idx.tolist() == [7, 3] and torch.allclose(dist, torch.zeros(2), atol=1e-3)
+    nb = nearest_with_shifts(pool[[7, 3, 49]], pool, max_shift=1, batch=16)
+    assert nb.plain_index.tolist() == [7, 3, 49] and torch.allclose(nb.plain_distance, torch.zeros(3), atol=1e-3)
+    assert nb.shifted_index.tolist() == [7, 3, 49] and nb.shift == [(0, 0)] * 3
 
 
 def png_bytes(img: Image.Image) -> bytes:

@@ -51,3 +51,7 @@ arithmetic_input: Slot[str] = Slot("cb_input")  # the calculator's input selectb
 
 # Latent Space (ui/latentview.py)
 latent_memo: Slot[dict] = Slot("latent_cache", dict)  # codes and projections per model, not hashable either
+
+# Evaluation Lab (ui/evaluation/)
+evaluation_memo: Slot[dict] = Slot("ev_memo", dict)  # heavy results per model and setting, oldest dropped first
+mixture_table: Slot[list] = Slot("ev_mix_initial")  # the blob table's starting rows: the editor keeps edits as deltas
