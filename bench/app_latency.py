@@ -51,10 +51,11 @@ def rerun_seconds(page, action) -> float:
     return time.perf_counter() - t
 
 
-def nudge_slider(page, label: str):
-    """Focus the slider with this label and press the right arrow: one step up, one rerun."""
+def nudge_slider(page, label: str, last: bool = False):
+    """Focus the (first or last) slider whose label contains `label` and press the right arrow: one step, one rerun."""
     def nudge():
-        slider = page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider").first
+        sliders = page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
+        slider = sliders.last if last else sliders.first
         before = slider.input_value()
         slider.press("ArrowRight")
         for _ in range(40):  # the thumb moves within a few frames
@@ -67,7 +68,8 @@ def nudge_slider(page, label: str):
 
 def interactions(page, url: str, repeats: int) -> dict:
     """The main interactions, each on a page opened by URL: reconstruct a bigger grid, project the test codes of a
-    16-D model with t-SNE and back to PCA, recompute the overlap map of stacked layers."""
+    16-D model with t-SNE and back to PCA, recompute the overlap map of stacked layers, and three Evaluation Lab
+    controls (each reruns only its own section)."""
     out = {}
     page.goto(f"{url}/reconstruct?model=shipped:conv_vae_z2")
     settle(page, 300_000)
@@ -85,6 +87,15 @@ def interactions(page, url: str, repeats: int) -> dict:
     settle(page, 300_000)
     out["Checkerboard: overlap map for the next kernel size"] = [
         rerun_seconds(page, nudge_slider(page, "Kernel size (stacked layers)")) for _ in range(min(repeats, 2))]
+    page.goto(f"{url}/evaluation")
+    settle(page, 300_000)
+    page.get_by_text("Takeaway: the prior need not").wait_for(timeout=300_000)
+    out["Evaluation: refit four objectives for the next blob width"] = [
+        rerun_seconds(page, nudge_slider(page, "Blob width")) for _ in range(repeats)]
+    step_up = page.locator("[data-testid='stNumberInput']").filter(has_text="Test digit").locator("button").last
+    out["Evaluation: next test digit (pixel distances)"] = [rerun_seconds(page, step_up.click) for _ in range(repeats)]
+    out["Evaluation: more Gaussian samples for the ring"] = [
+        rerun_seconds(page, nudge_slider(page, "Samples", last=True)) for _ in range(min(repeats, 2))]
     return {k: {"first_s": v[0], "median_s": statistics.median(v)} for k, v in out.items()}
 
 

@@ -4,7 +4,7 @@ import streamlit as st
 from aecore.catalog import MODELS
 from aecore.data import DATASETS, dataset_status
 from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
-from aecore.noise import NOISE_HELP, NOISE_KINDS
+from aecore.noise import NOISE_HELP, NOISE_KINDS, Noise
 from aecore.viz import loss_curves
 from ui import config, training
 from ui.widgets import fmt_seconds, image_rows, require_app_frame, set_url, url_noise, url_value
@@ -15,6 +15,9 @@ st.caption("Choose a model and a dataset, press **Start**, and watch the loss fa
            "sharpen. Training runs in the background: you can switch pages and come back.")
 
 running = training.is_running()
+EPOCH_CHOICES = (1, 2, 3, 5, 8, 10, 12, 15, 20, 30, 50, 100, 150, 200)
+BATCH_CHOICES = (16, 32, 64, 100, 128, 256, 512)
+LR_CHOICES = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2)
 
 
 def settings_form():
@@ -24,57 +27,69 @@ def settings_form():
         st.markdown("**Model and data**")
         names = list(MODELS)
         preset_name = st.selectbox("Model", names, index=names.index(url_value("preset", "conv_vae", names)),
-                                   format_func=lambda n: MODELS[n].title)
+                                   format_func=lambda n: MODELS[n].title, key="train_preset")  # keyed: the URL
+        # follows the choice a run later, and an unkeyed box whose index changed would be a new, reset widget
         preset = MODELS[preset_name]
         recipe = training.default_recipe(preset_name)
+        # A link's settings belong to the model it names: on switching models, the new model's defaults apply
+        # (its widgets are keyed by model, so each model also keeps what the visitor set for it).
+        linked = url_value("preset", "conv_vae", names) == preset_name
+        link = url_value if linked else (lambda name, default, *a, **k: default)
         st.caption(preset.description)
         datasets = list(DATASETS)
         dataset_name = st.selectbox(
             "Dataset", datasets, index=datasets.index(url_value("dataset", "mnist-5k", datasets)),
             format_func=lambda d: f"{DATASETS[d].title} · {dataset_status(d)}")
         latent_dim = st.number_input("Latent size (z)", 1, 256,
-                                     url_value("latent", preset.latent_dim, cast=int, bounds=(1, 256)),
+                                     link("latent", preset.latent_dim, cast=int, bounds=(1, 256)),
                                      key=f"latent_{preset_name}",
                                      help="How many numbers the encoder squeezes each image into. 2 can be drawn "
                                           "as a map (Latent Space); more keeps more detail.")
         upsample = "transposed"
         if preset.family.startswith("conv"):
             upsample = st.selectbox("Decoder upsampling", UPSAMPLE_MODES, format_func=lambda m: UPSAMPLE_HELP[m],
-                                    index=UPSAMPLE_MODES.index(url_value("upsample", "transposed", UPSAMPLE_MODES)),
+                                    index=UPSAMPLE_MODES.index(link("upsample", "transposed", UPSAMPLE_MODES)),
+                                    key=f"upsample_{preset_name}",
                                     help="Compare them in the Checkerboard Lab.")
     with c2:
         st.markdown("**Optimisation**")
-        epochs = st.slider("Epochs", 1, config.MAX_EPOCHS,
-                           url_value("epochs", min(recipe["epochs"], config.MAX_EPOCHS), cast=int,
-                                     bounds=(1, config.MAX_EPOCHS)),
-                           key=f"epochs_{preset_name}",
-                           help="How many times the model sees every training image.")
-        batch_size = st.select_slider("Batch size", [16, 32, 64, 100, 128, 256, 512], recipe["batch_size"],
+        epoch_choices = sorted({e for e in EPOCH_CHOICES if e <= config.MAX_EPOCHS} | {recipe["epochs"]})
+        epochs = st.select_slider("Epochs", epoch_choices,
+                                  link("epochs", min(recipe["epochs"], config.MAX_EPOCHS), epoch_choices, int),
+                                  key=f"epochs_{preset_name}",
+                                  help="How many times the model sees every training image.")
+        batch_size = st.select_slider("Batch size", BATCH_CHOICES,
+                                      link("batch", recipe["batch_size"], BATCH_CHOICES, int),
                                       key=f"batch_{preset_name}",
                                       help="How many images the model looks at before each small update of its "
                                            "weights. Smaller: more updates per epoch, each noisier.")
-        lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2], recipe["lr"],
+        lr = st.select_slider("Learning rate", LR_CHOICES, link("lr", recipe["lr"], LR_CHOICES, float),
                               format_func=lambda v: f"{v:g}", key=f"lr_{preset_name}",
                               help="How big each update of the weights is. Too large and the loss jumps around "
                                    "or becomes NaN; too small and learning crawls.")
-        cosine = st.toggle("Cosine learning-rate decay", recipe["lr_schedule"] == "cosine", key=f"cosine_{preset_name}",
+        cosine = st.toggle("Cosine learning-rate decay",
+                           link("sched", recipe["lr_schedule"], ("cosine", "constant")) == "cosine",
+                           key=f"cosine_{preset_name}",
                            help="Lower the learning rate smoothly to 0 by the last step: usually a few nats better "
                                 "for VAEs trained for many epochs. The shipped models use it.")
         seed = st.number_input("Seed", 0, 2**31 - 1, url_value("seed", 0, cast=int, bounds=(0, 2**31 - 1)),
                                help="Fixes the random starting weights and the order of the images: the same seed "
                                     "and settings give the same model.")
-        keep_best = st.toggle("Keep the best epoch", url_value("best", "0") == "1",
+        keep_best = st.toggle("Keep the best epoch", link("best", "0") == "1", key=f"best_{preset_name}",
                               help="Hold back 10 % of the training images as a validation set and end with the "
                                    "weights of the epoch that did best on them (the test images never choose).")
     with c3:
         st.markdown("**Objective**")
         defaults = preset.config()
-        beta = st.number_input("beta (KL weight)", 0.0, 50.0, defaults.beta, 0.5, key=f"beta_{preset_name}",
+        beta = st.number_input("beta (KL weight)", 0.0, 50.0,
+                               link("beta", defaults.beta, cast=float, bounds=(0.0, 50.0)), 0.5,
+                               key=f"beta_{preset_name}",
                                disabled=not preset.variational,
                                help="1 is the plain VAE bound; above 1 is a beta-VAE.")
-        sparsity = st.number_input("Sparsity (L1 weight on the code)", 0.0, 10.0, defaults.sparsity, 0.01,
+        sparsity = st.number_input("Sparsity (L1 weight on the code)", 0.0, 10.0,
+                                   link("sparsity", defaults.sparsity, cast=float, bounds=(0.0, 10.0)), 0.01,
                                    key=f"sparsity_{preset_name}", format="%.3f")
-        noise0 = url_noise("noise", defaults.noise, max_level=1.0)
+        noise0 = url_noise("noise", defaults.noise, max_level=1.0) if linked else Noise.parse(defaults.noise)
         kinds = list(NOISE_KINDS)
         noise_kind = st.selectbox("Input noise (denoising)", kinds, key=f"noise_{preset_name}",
                                   index=kinds.index(noise0.kind),
@@ -82,7 +97,9 @@ def settings_form():
         noise_level = st.slider("Noise level", 0.0, 1.0, float(noise0.level or 0.5), 0.05,
                                 key=f"noise_level_{preset_name}", disabled=noise_kind == "none")
     noise = "none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}"
-    set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, epochs=epochs, noise=noise, seed=seed,
+    set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, epochs=epochs, batch=batch_size, lr=f"{lr:g}",
+            sched="cosine" if cosine else "constant", noise=noise, seed=seed,
+            beta=f"{beta:g}" if preset.variational else None, sparsity=f"{sparsity:g}" if sparsity else None,
             upsample=upsample if preset.family.startswith("conv") else None, best=1 if keep_best else None)
     return preset_name, dataset_name, int(latent_dim), upsample, keep_best, dict(
         epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule="cosine" if cosine else "constant", beta=beta,

@@ -51,7 +51,7 @@ def train_quick_model(at, model="linear_ae", epochs=2, timeout=120):
     at.run()
     widget(at.selectbox, "Model").set_value(model)
     at.run()
-    widget(at.slider, "Epochs").set_value(epochs)
+    widget(at.select_slider, "Epochs").set_value(epochs)
     at.run()
     widget(at.button, "Start").click()
     at.run()
@@ -124,7 +124,7 @@ def start_long_run() -> AppTest:
     at.run()
     widget(at.selectbox, "Model").set_value("conv_ae")
     at.run()
-    widget(at.slider, "Epochs").set_value(20)
+    widget(at.select_slider, "Epochs").set_value(20)
     at.run()
     widget(at.button, "Start").click()
     at.run()
@@ -202,3 +202,48 @@ def test_session_state_is_kept_only_through_ui_session():
                  if path.name != "session.py"
                  for n, line in enumerate(path.read_text().splitlines(), 1) if raw.search(line)]
     assert not offenders, offenders
+
+
+def query(at, key):
+    value = at.query_params.get(key)
+    return value[0] if isinstance(value, list) else value
+
+
+def test_switching_models_applies_the_new_models_own_defaults():
+    """A link's settings belong to the model it names: choosing another model must not carry z, noise or epochs
+    over (a Denoising AE once trained with no noise because the Conv VAE's "none" was still in the URL)."""
+    at = new_app()
+    at.switch_page("pages/train.py")
+    at.run()
+    switches = (("denoising_ae", 32, "gaussian", 0.5, 2), ("conv_vae", 2, "none", 0.5, 12),
+                ("sparse_ae", 64, "none", 0.5, 10))
+    for model, latent, noise, level, epochs in switches:
+        widget(at.selectbox, "Model").set_value(model)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert widget(at.number_input, "Latent size (z)").value == latent, model
+        assert widget(at.selectbox, "Input noise (denoising)").value == noise, model
+        assert widget(at.slider, "Noise level").value == level, model
+        assert widget(at.select_slider, "Epochs").value == epochs, model
+        assert (query(at, "preset"), query(at, "latent")) == (model, str(latent))
+    assert widget(at.number_input, "Sparsity (L1 weight on the code)").value == 0.05
+
+
+def test_a_train_link_reproduces_every_setting():
+    link = {"preset": "beta_vae", "dataset": "mnist-5k", "latent": "6", "epochs": "3", "batch": "64", "lr": "0.002",
+            "sched": "constant", "noise": "salt_pepper:0.2", "seed": "7", "beta": "2.5", "sparsity": "0.01",
+            "upsample": "bilinear", "best": "1"}
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in link.items():
+        at.query_params[k] = v
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert widget(at.number_input, "Latent size (z)").value == 6
+    assert widget(at.select_slider, "Epochs").value == 3 and widget(at.select_slider, "Batch size").value == 64
+    assert widget(at.select_slider, "Learning rate").value == 0.002
+    assert widget(at.toggle, "Cosine learning-rate decay").value is False
+    assert widget(at.toggle, "Keep the best epoch").value is True
+    assert widget(at.number_input, "beta (KL weight)").value == 2.5
+    assert widget(at.selectbox, "Decoder upsampling").value == "bilinear"
+    assert {k: query(at, k) for k in link} == link
