@@ -96,6 +96,7 @@ def latent_scatter(points: np.ndarray, labels: np.ndarray | None, title: str, x_
             marker=dict(size=5, color=PALETTE[int(c) % 10] if c is not None else PALETTE[0], opacity=0.75),
             hovertemplate=f"index %{{customdata}}<br>label {name}<extra></extra>"))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, dragmode="lasso", height=480,
+                      clickmode="event+select",  # a single click selects its point, not only a lasso
                       legend=dict(title="label", itemsizing="constant"), margin=dict(t=50, b=10, l=10, r=10))
     return fig
 

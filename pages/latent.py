@@ -1,4 +1,5 @@
 """Latent Space: where the encoder puts each image, and what the decoder makes of points in between."""
+import numpy as np
 import streamlit as st
 import torch
 
@@ -7,31 +8,39 @@ from aecore.latent import interpolate, manifold_grid, prior_samples
 from aecore.viz import latent_scatter, selected_indices
 from ui import latentview as lv
 from ui.text import plain
-from ui.widgets import image_grid, image_rows, picked_model_and_data, require_app_frame, set_url, url_value
+from ui.widgets import (image_grid, image_rows, model_changed, picked_model_and_data, require_app_frame, set_url,
+                        settings_reader, url_value)
 
 require_app_frame()
 st.title("Latent space")
 entry, data = picked_model_and_data()
 model, z_dim = entry.model, entry.checkpoint.spec.latent_dim
+link = settings_reader(not model_changed("latent", entry.key))  # another model: its own defaults
 codes = lv.test_codes(entry, data)
-st.caption(f"{plain(entry.label)}: {len(codes):,} test images encoded to {z_dim}-D codes"
-           f"{' (posterior means)' if model.variational else ''}.")
+kind = ("posterior means: the centre of each image's Gaussian" if model.variational else "one point per image")
+st.caption(f"{plain(entry.label)}: {len(codes):,} test images encoded to {z_dim}-D codes ({kind}).")
+if model.variational and z_dim == 2:
+    st.caption("A 2-number code is blurry by necessity: two numbers cannot hold every stroke of a digit, so "
+               "reconstructions are averages of look-alikes. In exchange, the whole code space can be drawn.")
 
 methods = ["dims"] if z_dim <= 2 else ["pca", "tsne", "dims"]
 labels = {"dims": "two latent dimensions", "pca": "PCA", "tsne": "t-SNE"}
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-method = c1.radio("Projection", methods, methods.index(url_value("proj", methods[0], methods)), horizontal=True,
-                  format_func=labels.get)
-dims = url_value("dims", (0, min(1, z_dim - 1)), cast=lambda t: tuple(int(v) for v in t.split(",")))
+method = c1.radio("Projection", methods, methods.index(link("proj", methods[0], methods)), horizontal=True,
+                  format_func=labels.get, key=f"proj_{entry.key}",
+                  help="How the codes are drawn in 2-D. PCA: the two directions in which the codes vary most (a "
+                       "linear view). t-SNE: a layout that keeps neighbours together (distances between clusters "
+                       "mean little). Two latent dimensions: the raw coordinates.")
+dims = link("dims", (0, min(1, z_dim - 1)), cast=lambda t: tuple(int(v) for v in t.split(",")))
 if len(dims) != 2 or not all(0 <= d < z_dim for d in dims):
     dims = (0, min(1, z_dim - 1))
 if method == "dims" and z_dim > 2:
-    dims = (c2.number_input("x: dimension", 0, z_dim - 1, dims[0]),
-            c3.number_input("y: dimension", 0, z_dim - 1, dims[1]))
+    dims = (c2.number_input("x: dimension", 0, z_dim - 1, dims[0], key=f"dim_x_{entry.key}"),
+            c3.number_input("y: dimension", 0, z_dim - 1, dims[1], key=f"dim_y_{entry.key}"))
 seed = c4.number_input("Seed", 0, 2**31 - 1, url_value("seed", 0, cast=int, bounds=(0, 2**31 - 1)),
                        help="Which random samples from the prior are drawn, and where t-SNE starts: another seed "
                             "gives other samples and another (equally valid) t-SNE layout.")
-set_url(proj=method, dims=f"{dims[0]},{dims[1]}", seed=seed)
+set_url(proj=method, dims=f"{dims[0]},{dims[1]}" if method == "dims" else None, seed=seed)
 
 if z_dim == 4 and method != "dims":
     st.caption("With 4 latent dimensions, the lecture shows dims 0-1 and 2-3 side by side:")
@@ -53,18 +62,22 @@ if chosen:
 else:
     st.caption("Click a point, or drag a lasso around a few, to see the images behind them.")
 if data.test_y is not None:
-    st.metric("Latent probe accuracy", f"{lv.probe(entry, data):.1%}",
-              help="Logistic regression trained on the codes of the training split, scored on the test split: "
-                   "how linearly separable the labels are in the code.")
+    chance = 1 / len(np.unique(lv.labels(data)))
+    st.metric("Latent probe accuracy", f"{lv.probe(entry, data):.1%}", f"chance: {chance:.0%}", delta_color="off",
+              help="A logistic regression trained on the codes of the training split, scored on the test split: how "
+                   "well a straight line through the code space separates the labels. Guessing scores the chance "
+                   "level; higher means the code keeps what makes digits different.")
 
+st.subheader("Generating")
 if model.variational:
-    st.subheader("Generating")
     if z_dim == 2:
-        size = st.slider("Manifold grid size", 5, 25, 15)
+        size = st.slider("Manifold grid size", 5, 25, url_value("grid", 15, cast=int, bounds=(5, 25)))
         images, values = manifold_grid(model, size)
         image_grid(images, nrow=size, target=40, caption=f"Decoded z on a {size}x{size} grid, evenly spaced in "
                    f"probability: z from {values[0]:.2f} to {values[-1]:.2f} (Kingma & Welling, fig. 4)")
-    n = st.slider("Samples from the prior", 4, 24, 12, 4)
+    else:
+        size = None
+    n = st.slider("Samples from the prior", 4, 24, url_value("samples", 12, cast=int, bounds=(4, 24)), 4)
     samples = prior_samples(model, n, seed)
     nb = nearest_with_shifts(samples, data.train_x, max_shift=2)
     image_rows({"sample z ~ N(0, I)": samples, "nearest training image": data.train_x[nb.shifted_index]}, target=48)
@@ -72,14 +85,22 @@ if model.variational:
                f"{nb.shifted_distance.median():.2f} (a copy would be about 0), so these samples do not copy a "
                "training digit. Whether they look right, or cover every digit, is another question: see the "
                "Evaluation Lab.")
+else:
+    size = n = None
+    st.info("A plain autoencoder has no prior to sample from: its codes can lie anywhere, so a random code usually "
+            "decodes to nothing recognisable. Pick a VAE (its codes are pulled towards N(0, I)) to generate new "
+            "images.", icon=":material/info:")
 
 st.subheader("Interpolation")
+last = len(data.test_x) - 1
 i1, i2, i3 = st.columns(3)
-a = i1.number_input("From test image", 0, len(data.test_x) - 1, 0)
-b = i2.number_input("To test image", 0, len(data.test_x) - 1, 1)
-steps = i3.slider("Steps", 3, 15, 9)
+a = i1.number_input("From test image", 0, last, url_value("a", 0, cast=int, bounds=(0, last)))
+b = i2.number_input("To test image", 0, last, url_value("b", 1, cast=int, bounds=(0, last)))
+steps = i3.slider("Steps", 3, 15, url_value("steps", 9, cast=int, bounds=(3, 15)))
+set_url(grid=size, samples=n, a=a, b=b, steps=steps)
 z = torch.as_tensor(codes[[a, b]], dtype=torch.float32)
-image_rows({m: lv.decode(model, interpolate(z[0], z[1], steps, m).numpy())
-            for m in ("linear", "slerp")}, target=48)
-st.caption("Linear interpolation walks the straight line between the two codes; spherical (slerp) follows the "
-           "arc, which keeps the code's length typical of the prior.")
+image_rows({"from / to (the test images)": data.test_x[[a, b]],
+            **{m: lv.decode(model, interpolate(z[0], z[1], steps, m).numpy()) for m in ("linear", "slerp")}},
+           target=48)
+st.caption("Linear: a straight line between the two codes. Slerp (spherical interpolation): an arc that keeps the "
+           "codes at a typical distance from the centre, where a VAE's prior puts its mass.")

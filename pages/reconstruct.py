@@ -6,39 +6,47 @@ from aecore.noise import NOISE_HELP, NOISE_KINDS, Noise
 from ui import recon
 from ui.state import all_models
 from ui.text import plain
-from ui.widgets import image_rows, picked_model_and_data, require_app_frame, set_url, url_noise, url_value
+from ui.widgets import (image_rows, model_changed, picked_model_and_data, require_app_frame, set_url,
+                        settings_reader, url_noise, url_value)
 
 require_app_frame()
 st.title("Reconstruct & denoise")
-entry, data = picked_model_and_data()
+entry, data = picked_model_and_data(default="shipped:denoising_ae")  # opens on denoising, the page's best case
 st.caption(f"{plain(entry.label)}. Test images from {data.info.title}; the model never saw them while training.")
+link = settings_reader(not model_changed("reconstruct", entry.key))  # another model: its own defaults
 
 c1, c2, c3, c4 = st.columns(4)
 count = c1.slider("Images", 4, 24, url_value("n", 10, cast=int, bounds=(4, 24)))
 seed = c2.number_input("Seed (which images)", 0, 10**6, url_value("seed", 0, cast=int, bounds=(0, 10**6)))
 kinds = list(NOISE_KINDS)
-noise0 = url_noise("noise", entry.checkpoint.config.noise, max_level=1.0)
-kind = c3.selectbox("Noise on the input", kinds, kinds.index(noise0.kind), format_func=lambda k: NOISE_HELP[k])
-level = c4.slider("Noise level", 0.0, 1.0, float(noise0.level or 0.3), 0.05, disabled=kind == "none")
+trained_noise = entry.checkpoint.config.noise
+noise0 = url_noise("noise", trained_noise, max_level=1.0) if link is url_value else Noise.parse(trained_noise)
+kind = c3.selectbox("Noise on the input", kinds, kinds.index(noise0.kind), format_func=lambda k: NOISE_HELP[k],
+                    key=f"noise_kind_{entry.key}", help="Starts at the noise the model was trained with.")
+level = c4.slider("Noise level", 0.0, 1.0, float(noise0.level or 0.3), 0.05, disabled=kind == "none",
+                  key=f"noise_level_{entry.key}")
 noise = Noise(kind, level if kind != "none" else 0.0)
-indices_text = st.text_input("Or pick test images by index (comma-separated)", "",
+indices_text = st.text_input("Or pick test images by index (comma-separated)", url_value("idx", "")[:200],
                              placeholder=f"e.g. 0, 7, 42 (0 to {len(data.test_x) - 1})")
-set_url(n=count, seed=seed, noise=str(noise))
 
 indices, problem = recon.choose_indices(indices_text, len(data.test_x), count, int(seed))
 if problem:
     st.warning(problem)
 shape = entry.checkpoint.spec.input_shape
 others = {k: e for k, e in all_models().items() if k != entry.key and e.checkpoint.spec.input_shape == shape}
-compare_key = st.selectbox("Compare with (same image shape)", [None, *others],
+choices = [None, *others]
+compare_key = st.selectbox("Compare with (same image shape)", choices,
+                           choices.index(link("cmp", recon.default_comparison(entry, others), choices)),
                            format_func=lambda k: "nothing" if k is None else others[k].label,
+                           key=f"compare_{entry.key}",
                            help="E.g. a denoising-trained model against the same architecture trained on clean images.")
+set_url(n=count, seed=seed, noise=str(noise), idx=indices_text.strip() or None, cmp=compare_key)
 
 x = data.test_x[indices]
 noisy, out = recon.run(entry.model, x, noise, int(seed))
 rows = {"original": x, **({"noisy input": noisy} if noise.active else {}), "reconstruction": out}
 if compare_key:
-    rows[f"compare: {others[compare_key].label[:28]}"] = recon.run(others[compare_key].model, x, noise, int(seed))[1]
+    rows[f"compare: {others[compare_key].label}"] = recon.run(others[compare_key].model, x, noise, int(seed))[1]
 image_rows(rows)
 
 st.subheader("Metrics")

@@ -35,6 +35,18 @@ def choose_indices(text: str, n_images: int, count: int, seed: int) -> tuple[lis
     return _random(n_images, count, seed), None
 
 
+def default_comparison(entry, others: dict) -> str | None:
+    """What a model is best compared with: the same architecture trained the other way round (a denoising AE
+    against the conv AE trained on clean images, and back); else nothing."""
+    spec, noise = entry.checkpoint.spec, entry.checkpoint.config.noise
+    for key, other in others.items():
+        o = other.checkpoint
+        if (o.spec.family, o.spec.latent_dim, o.dataset) == (spec.family, spec.latent_dim, entry.checkpoint.dataset) \
+                and (o.config.noise == "none") != (noise == "none"):
+            return key
+    return None
+
+
 def _random(n_images: int, count: int, seed: int) -> list[int]:
     return torch.randperm(n_images, generator=torch.Generator().manual_seed(seed))[:count].tolist()
 

@@ -34,6 +34,14 @@ models: Slot[dict] = Slot("models", dict)  # this visitor's trained and uploaded
 model_counter: Slot[int] = Slot("model_counter", int)  # numbers them #1, #2, ...
 run: Slot[Any] = Slot("run")  # ui.training.RunInfo of this visitor's training run
 loaded_upload: Slot[str] = Slot("ckpt_loaded")  # file id of the checkpoint upload already loaded
+page_models: Slot[dict] = Slot("page_models", dict)  # page -> the model key it last showed (ui/widgets.py)
+model_box: Slot[str] = Slot("model_box")  # the sidebar's Model box (its widget key)
+
+
+def choose_model(key: str) -> None:
+    """Show model `key` on every page: drop the Model box's own state, so it opens on the choice next run."""
+    picked_model.set(key)
+    model_box.pop()
 
 
 def download_allowed(dataset: str) -> Slot[bool]:

@@ -21,7 +21,7 @@ def sidebar() -> None:
                 st.error(str(e))
             else:
                 session.loaded_upload.set(upload.file_id)
-                session.picked_model.set(entry.key)
+                session.choose_model(entry.key)
                 st.success(f"Loaded {plain(entry.label)}")
 
 

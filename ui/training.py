@@ -117,7 +117,7 @@ def finish(run: RunInfo) -> None:
     entry = add_session_model(ckpt)
     run.entry_key = entry.key
     run.file_bytes = to_bytes(ckpt)
-    session.picked_model.set(entry.key)
+    session.choose_model(entry.key)
     update_metrics(run)
 
 

@@ -68,6 +68,19 @@ def url_value(name: str, default, choices=None, cast=str, bounds: tuple | None =
     return value
 
 
+def settings_reader(from_link: bool):
+    """`url_value` while the page's settings may come from the link, else a reader that returns each default: after
+    the visitor switches models, the URL holds what the previous model's view wrote, not a link for this one."""
+    return url_value if from_link else (lambda name, default, *args, **kwargs: default)
+
+
+def model_changed(page: str, key: str) -> bool:
+    """True when `page` last showed another model in this session (its per-model settings start from defaults)."""
+    shown = session.page_models.get()
+    before, shown[page] = shown.get(page), key
+    return before is not None and before != key
+
+
 def url_noise(name: str, default: str, max_level: float) -> Noise:
     """A noise setting from the URL ('gaussian:0.3'), within the level slider's range, else `default`."""
     try:
@@ -90,25 +103,31 @@ def set_url(**values) -> None:
 # --- model picker -------------------------------------------------------------------------------------
 
 
-def model_picker(where=st.sidebar) -> ModelEntry | None:
-    """Shipped checkpoints and this visitor's trained models; the choice is shared by pages and the URL."""
+def model_picker(where=st.sidebar, default: str | None = None) -> ModelEntry | None:
+    """Shipped checkpoints and this visitor's trained models; the choice is shared by pages and the URL. `default`:
+    the page's own first choice, when neither this visitor nor the link has chosen one."""
     models = all_models()
     if not models:
         where.info("No model yet. Train one on the **Train** page (under a minute on the bundled digits).")
         return None
     keys = list(models)
-    wanted = session.picked_model.get() or st.query_params.get("model")
+    linked = st.query_params.get("model")
+    if linked is not None and linked not in keys and session.picked_model.get() is None:
+        where.warning(f"The link names a model that is not here ({plain(linked[:60])}): a model trained in another "
+                      "session lives only there. Showing another one.", icon=":material/link_off:")
+    wanted = session.picked_model.get() or linked or default
     index = keys.index(wanted) if wanted in keys else 0
-    key = where.selectbox("Model", keys, index=index, format_func=lambda k: models[k].label,
-                          help="Shipped models and the ones you trained in this session.")
+    key = where.selectbox("Model", keys, index=index, format_func=lambda k: models[k].label, key=session.model_box.key,
+                          help="Shipped models and the ones you trained in this session.")  # keyed: its index
+    # follows the choice, and an unkeyed box whose index changed would be a new widget that forgets the click
     session.picked_model.set(key)
     set_url(model=key)
     return models[key]
 
 
-def picked_model_and_data():
+def picked_model_and_data(default: str | None = None):
     """The picked model and its dataset; when there is none (or the data cannot be had), say what to do and stop."""
-    entry = model_picker()
+    entry = model_picker(default=default)
     if entry is None:
         st.info("Train a model first, or load a checkpoint file from the sidebar.")
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
