@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import runpy
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import streamlit as st
 import torch
@@ -66,6 +68,41 @@ def url_value(name: str, default, choices=None, cast=str, bounds: tuple | None =
     if bounds is not None and not (bounds[0] <= value <= bounds[1]):  # also false for NaN
         return default
     return value
+
+
+@dataclass(frozen=True)
+class UrlField:
+    """A keyed widget's value kept in the URL as `name` (see seed_widgets)."""
+
+    name: str
+    default: Any
+    cast: Callable = str
+    choices: tuple | None = None
+    bounds: tuple | None = None
+
+    def text(self, value) -> str:
+        return ("1" if value else "0") if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) \
+            else str(value)
+
+
+def flag(text: str) -> bool:
+    """A toggle's value in a URL: '1' or '0'."""
+    if text not in ("0", "1"):
+        raise ValueError(text)
+    return text == "1"
+
+
+def seed_widgets(fields: dict[str, UrlField]) -> None:
+    """Before keyed widgets are drawn: each one this session has not drawn yet starts from the link (checked like
+    url_value), else from its default. The widgets then take no value argument: their key holds it."""
+    for key, f in fields.items():
+        if key not in st.session_state:
+            st.session_state[key] = url_value(f.name, f.default, f.choices, f.cast, f.bounds)
+
+
+def widgets_to_url(fields: dict[str, UrlField]) -> None:
+    """After the widgets are drawn: their values into the URL, so a link reproduces the view."""
+    set_url(**{f.name: f.text(st.session_state[key]) for key, f in fields.items() if key in st.session_state})
 
 
 def settings_reader(from_link: bool):

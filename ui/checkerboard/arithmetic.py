@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 from aecore import checkerboard as cb
 from ui import session
+from ui.widgets import UrlField, seed_widgets, set_url, url_value, widgets_to_url
 from ui.checkerboard.figures import MARGIN, TEXT_MAX, _colorbar, _heat, _image_axes, _shape, cell_text
 
 
@@ -24,6 +25,9 @@ INPUTS = {
 PRESETS = {"lecture_6x4": (3, 2, 0, 0, 1, 6, 4), "lecture_stamp": (2, 1, 0, 0, 1, 2, 2),
            "ones": (3, 2, 0, 0, 1, 5, 5), "random": (3, 2, 1, 1, 1, 5, 5)}
 SLIDERS = ("cb_kernel", "cb_stride", "cb_padding", "cb_op", "cb_dilation", "cb_rows", "cb_cols")
+URL_NAMES = {"cb_kernel": "cbk", "cb_stride": "cbs", "cb_padding": "cbp", "cb_op": "cbop", "cb_dilation": "cbd",
+             "cb_rows": "cbh", "cb_cols": "cbw"}
+SEED_FIELD = UrlField("cbseed", 0, int, bounds=(0, 999))
 LIMITS = {"cb_kernel": (1, 7), "cb_stride": (1, 4), "cb_padding": (0, 4), "cb_op": (0, 3), "cb_dilation": (1, 3),
           "cb_rows": (1, 12), "cb_cols": (1, 12)}
 
@@ -33,14 +37,18 @@ def _apply_preset() -> None:
         st.session_state[key] = value  # the sliders' widget keys: Streamlit's public way to move a widget
 
 
+@st.fragment
 def calculator() -> None:
     st.markdown("A transposed convolution with stride *s* is the same as: **put s − 1 zeros between the input "
                 "pixels, pad the border, and run an ordinary stride-1 convolution with the kernel rotated by "
                 "180°**. Each input pixel stamps a weighted copy of the kernel onto the output, s pixels apart; "
                 "where stamps overlap, their contributions add up.")
-    if session.arithmetic_input.get() is None:
-        session.arithmetic_input.set("lecture_6x4")
+    if session.arithmetic_input.get() is None:  # first visit: the link's input and sliders, else the lecture's
+        session.arithmetic_input.set(url_value("cbin", "lecture_6x4", list(INPUTS)))
         _apply_preset()
+        for key in SLIDERS:
+            st.session_state[key] = url_value(URL_NAMES[key], st.session_state[key], cast=int, bounds=LIMITS[key])
+    seed_widgets({"cb_input_seed": SEED_FIELD})
     left, right = st.columns([1, 1.25], gap="large")
     with left:
         kind = st.selectbox("Input", list(INPUTS), format_func=INPUTS.get, key="cb_input", on_change=_apply_preset,
@@ -55,9 +63,11 @@ def calculator() -> None:
         op = b.slider("Output padding", *LIMITS["cb_op"], key="cb_op",
                       help="Extra rows/columns at the bottom/right; must be smaller than max(stride, dilation).")
         dilation = a.slider("Dilation", *LIMITS["cb_dilation"], key="cb_dilation")
-        seed = b.number_input("Seed", 0, 999, 0, key="cb_input_seed", disabled=kind != "random")
+        seed = b.number_input("Seed", 0, 999, key="cb_input_seed", disabled=kind != "random")
         rows = a.slider("Input height", *LIMITS["cb_rows"], key="cb_rows", disabled=fixed)
         cols = b.slider("Input width", *LIMITS["cb_cols"], key="cb_cols", disabled=fixed)
+    set_url(cbin=kind, **{URL_NAMES[key]: st.session_state[key] for key in SLIDERS})
+    widgets_to_url({"cb_input_seed": SEED_FIELD})
     x, k = cb.example_input(kind, (rows, cols), kernel, int(seed))
     problems = cb.parameter_problems(x.shape, k.shape, stride, padding, op, dilation)
     with right:

@@ -11,6 +11,7 @@ from aecore.distill import DISTILL_CONFIGS, distill_outputs
 from aecore.viz import to_uint8_image
 from ui import session
 from ui.checkerboard.figures import _score_help, spectra_figure
+from ui.widgets import UrlField, flag, seed_widgets, set_url, url_value, widgets_to_url
 
 
 DISTILL_TITLES = {"deconv_last_two": "Transposed conv in the last two layers",
@@ -29,20 +30,30 @@ def _distill(config_name: str, seed: int, latent: str, n: int = N_DISTILL):
     return out.numpy(), shown, fy, fx, artifact_score(out)
 
 
+DISTILL_FIELDS = {"cb_latent": UrlField("cblat", "random", choices=("random", "constant")),
+                  "cb_stretch": UrlField("cbstretch", True, flag)}
+
+
+@st.fragment
 def random_decoders() -> None:
     st.markdown("Odena, Dumoulin & Olah (Distill 2016) show the pattern is there **before any training**: three "
                 "decoders with random weights, 4x4 → 64x64 by four doublings, that differ only in where they "
                 "use a transposed convolution (kernel 3, stride 2). Nothing has been learnt yet, so every "
                 "regular pattern comes from the architecture.")
     a, b, c = st.columns([2.2, 1.4, 1], vertical_alignment="bottom")
+    seed_widgets(DISTILL_FIELDS)
     latent = a.radio("Latent input", ["random", "constant"], horizontal=True, key="cb_latent",
                      format_func={"random": "random z ~ N(0, I)", "constant": "constant z = 1"}.get)
-    stretch = b.toggle("Stretch contrast", True, key="cb_stretch",
+    stretch = b.toggle("Stretch contrast", key="cb_stretch",
                        help="Random decoders output values close to 0.5 (a flat grey); stretching each image to "
                             "the full black-white range makes the pattern visible. Scores use the raw outputs.")
     if c.button("Reseed", icon=":material/casino:", help="New random weights (and latents) for all three."):
         session.distill_seed.set(session.distill_seed.get() + 1)
+    if session.distill_seed.get() == 0:  # not reseeded in this session: the link's seed
+        session.distill_seed.set(url_value("cbrs", 0, cast=int, bounds=(0, 10**6)))
     seed = session.distill_seed.get()
+    widgets_to_url(DISTILL_FIELDS)
+    set_url(cbrs=seed)
     results = {name: _distill(name, seed, latent) for name in DISTILL_CONFIGS}
     for col, (name, (imgs, *_)) in zip(st.columns(3), results.items()):
         img = imgs[:1]

@@ -9,12 +9,18 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from aecore import checkerboard as cb
+from ui.widgets import UrlField, seed_widgets, widgets_to_url
 from ui.checkerboard.figures import EVEN, MARGIN, UNEVEN, _colorbar, _heat, _image_axes, _shape, scale
 
 
 LECTURE_CASES = {(3, 2): "uneven: 1, 2, 1, 2", (4, 2): "even in the interior", (3, 1): "even, but no upsampling"}
 
 
+STACK_FIELDS = {"cb_stack_kernel": UrlField("cbsk", 3, int, (2, 3, 4, 5)),
+                "cb_stack_stride": UrlField("cbss", 2, int, (1, 2, 3))}
+
+
+@st.fragment
 def overlap_patterns() -> None:
     st.markdown("Along one axis, an interior output pixel at offset *r* (mod *s*) gets ⌊k/s⌋ contributions, "
                 "plus one more if *r* < k mod s. So the pattern is **even exactly when the kernel size is "
@@ -37,8 +43,10 @@ def overlap_patterns() -> None:
                 "convolution stamps onto an already uneven map, so the unevenness multiplies and its period "
                 "grows to s, s², s³.")
     a, b, c = st.columns([1, 1, 2], vertical_alignment="bottom")
-    kernel = a.select_slider("Kernel size (stacked layers)", [2, 3, 4, 5], 3, key="cb_stack_kernel")
-    stride = b.select_slider("Stride (stacked layers)", [1, 2, 3], 2, key="cb_stack_stride")
+    seed_widgets(STACK_FIELDS)
+    kernel = a.select_slider("Kernel size (stacked layers)", [2, 3, 4, 5], key="cb_stack_kernel")
+    stride = b.select_slider("Stride (stacked layers)", [1, 2, 3], key="cb_stack_stride")
+    widgets_to_url(STACK_FIELDS)
     period = cb.pattern_period(kernel, stride)
     if period is None:
         c.markdown(f":green-badge[even] kernel {kernel} is divisible by stride {stride}: each layer alone is "

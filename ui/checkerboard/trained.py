@@ -22,7 +22,7 @@ from ui.checkerboard.figures import (_colorbar, _heat, _hide_inner_y, _image_axe
 from ui.checkerboard.quick_train import QUICK_DATASET, _offer_quick_set, _offer_training, _quick_recipe
 from ui import session
 from ui.state import all_models, dataset
-from ui.widgets import image_rows
+from ui.widgets import UrlField, image_rows, seed_widgets, widgets_to_url
 
 N_TEST, N_SCORE, CROP = 8, 100, 14
 
@@ -38,6 +38,7 @@ def _group_label(group: UpsampleGroup) -> str:
             f"{cfg['seed']} — {len(group.members)} of {len(UPSAMPLE_MODES)} upsamplings")
 
 
+@st.fragment
 def trained_decoders() -> None:
     st.markdown("Random weights are the starting point; training can learn to hide the pattern, or not. Here "
                 "are decoders that are **identical except for the upsampling layers** (same architecture "
@@ -91,14 +92,19 @@ def _compare(group: UpsampleGroup, entries: dict) -> None:
         return
     modes = [m for m in UPSAMPLE_MODES if m in group.members]
     a, b, c, d = st.columns([1.3, 1.3, 1.6, 2], vertical_alignment="bottom")
-    first = int(a.number_input("First test image", 0, len(data.test_x) - N_TEST, 0, step=N_TEST,
-                               key="cb_first"))
-    pick = b.slider("Close-up of image", 1, N_TEST, 1, key="cb_pick")
+    fields = {"cb_first": UrlField("cbfirst", 0, int, bounds=(0, len(data.test_x) - N_TEST)),
+              "cb_pick": UrlField("cbpick", 1, int, bounds=(1, N_TEST)),
+              "cb_crop_at": UrlField("cbcrop", "digit", choices=("digit", "corner")),
+              "cb_spec_of": UrlField("cbspec", "output", choices=("output", "difference"))}
+    seed_widgets(fields)
+    first = int(a.number_input("First test image", 0, len(data.test_x) - N_TEST, step=N_TEST, key="cb_first"))
+    pick = b.slider("Close-up of image", 1, N_TEST, key="cb_pick")
     where = c.radio("Close-up of", ["digit", "corner"], horizontal=True, key="cb_crop_at",
                     format_func={"digit": "the digit", "corner": "a corner"}.get,
                     help="The digit's centre, or the top-left corner, where the background shows any pattern.")
     source = d.radio("Spectrum of", ["output", "difference"], horizontal=True, key="cb_spec_of",
                      format_func={"output": "the outputs", "difference": "output − original"}.get)
+    widgets_to_url(fields)
     start = min(first, len(data.test_x) - N_SCORE)
     x_all, x = data.test_x[start: start + N_SCORE], data.test_x[first: first + N_TEST]
     outs = {m: _reconstruct(entries[group.members[m]], x_all) for m in modes}
