@@ -299,3 +299,35 @@ def test_latent_starts_each_model_from_its_own_view_and_links_keep_it():
     widget(at.selectbox, "Model").set_value("shipped:conv_ae")  # a plain AE: says why nothing is generated
     at.run()
     assert any("no prior to sample from" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("number", range(1, 8))
+def test_each_guided_step_opens_its_page_with_its_settings(number):
+    from ui.guide import STEPS
+
+    step = STEPS[number - 1]
+    at = new_app()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(s.value.startswith(f"{number} · ") for s in at.subheader)
+    for k, v in step.query.items():
+        at.query_params[k] = v
+    at.switch_page(step.page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    for k, v in step.query.items():  # the page took the step's settings (and keeps them in its URL)
+        assert query(at, k) == v, (k, query(at, k), v)
+
+
+def test_a_guided_link_wins_over_the_model_picked_before():
+    at = new_app()
+    at.switch_page("pages/reconstruct.py")
+    at.run()
+    widget(at.selectbox, "Model").set_value("shipped:conv_vae_z2")
+    at.run()
+    at.switch_page("pages/home.py")
+    at.run()
+    at.query_params["model"] = "shipped:conv_ae"  # what step 1's link carries
+    at.switch_page("pages/reconstruct.py")
+    at.run()
+    assert widget(at.selectbox, "Model").value == "shipped:conv_ae"

@@ -189,3 +189,23 @@ def test_editing_the_mixture_table_refits_and_keeps_the_link(browser):
         page.close()
     finally:
         server.stop()
+
+
+def test_a_guided_step_opens_its_page_with_its_settings(browser):
+    """Home's step 2 link, clicked as a student would: Reconstruct with the denoising AE at its noise."""
+    server = Server()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(server.url)
+        settle(page)
+        page.get_by_text("Open Reconstruct with the denoising AE").click()
+        page.get_by_role("heading", name="Reconstruct & denoise").first.wait_for(timeout=60_000)
+        settle(page)
+        assert_in_frame(page, "Reconstruct & denoise")
+        page.wait_for_function("() => new URLSearchParams(location.search).get('noise') === 'gaussian:0.5'",
+                               timeout=30_000)
+        assert page.evaluate("() => new URLSearchParams(location.search).get('model')") == "shipped:denoising_ae"
+        page.get_by_text("Denoising AE z=32").first.wait_for(timeout=10_000)  # the page's caption names it
+        page.close()
+    finally:
+        server.stop()
