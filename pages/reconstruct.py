@@ -2,8 +2,8 @@
 import streamlit as st
 import torch
 
-from aecore.noise import NOISE_HELP, NOISE_KINDS, Noise
-from ui import recon
+from aecore.noise import NOISE_KINDS, Noise
+from ui import glossary, recon
 from ui.state import all_models
 from ui.text import plain
 from ui.widgets import (image_rows, model_changed, picked_model_and_data, require_app_frame, set_url,
@@ -21,7 +21,7 @@ seed = c2.number_input("Seed (which images)", 0, 10**6, url_value("seed", 0, cas
 kinds = list(NOISE_KINDS)
 trained_noise = entry.checkpoint.config.noise
 noise0 = url_noise("noise", trained_noise, max_level=1.0) if link is url_value else Noise.parse(trained_noise)
-kind = c3.selectbox("Noise on the input", kinds, kinds.index(noise0.kind), format_func=lambda k: NOISE_HELP[k],
+kind = c3.selectbox("Noise on the input", kinds, kinds.index(noise0.kind), format_func=glossary.NOISE_LABELS.get,
                     key=f"noise_kind_{entry.key}", help="Starts at the noise the model was trained with.")
 level = c4.slider("Noise level", 0.0, 1.0, float(noise0.level or 0.3), 0.05, disabled=kind == "none",
                   key=f"noise_level_{entry.key}")
@@ -53,10 +53,13 @@ st.subheader("Metrics")
 table, summary = recon.metrics_table(x, noisy, out, indices)
 m = st.columns(len(summary))
 for col, (name, value) in zip(m, summary.items()):
-    col.metric(name, value)
+    col.metric(name, value, help=glossary.explain(glossary.SUMMARY_TERMS[name]))
 if entry.model.variational:
-    st.markdown("**-ELBO on these images** (nats per image; lower is better)")
-    st.dataframe(recon.elbo_table(entry.model, x, noisy), hide_index=True)
+    st.markdown("**-ELBO on these images** (nats per image; lower is better)", help=glossary.explain("-ELBO"))
+    st.dataframe(recon.elbo_table(entry.model, x, noisy), hide_index=True, column_config={
+        "KL": st.column_config.NumberColumn(help=glossary.explain("KL")),
+        "reconstruction": st.column_config.NumberColumn(help="How surprised the decoder is by the real pixels, in "
+                                                        "nats: the reconstruction error of -ELBO.")})
 with st.expander("Per-image metrics"):
     st.dataframe(table, hide_index=True)
 

@@ -4,9 +4,9 @@ import streamlit as st
 from aecore.catalog import MODELS
 from aecore.data import DATASETS, dataset_status
 from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
-from aecore.noise import NOISE_HELP, NOISE_KINDS, Noise
+from aecore.noise import NOISE_KINDS, Noise
 from aecore.viz import loss_curves
-from ui import config, training
+from ui import config, glossary, training
 from ui.widgets import fmt_seconds, image_rows, require_app_frame, set_url, url_noise, url_value
 
 require_app_frame()
@@ -93,7 +93,8 @@ def settings_form():
         kinds = list(NOISE_KINDS)
         noise_kind = st.selectbox("Input noise (denoising)", kinds, key=f"noise_{preset_name}",
                                   index=kinds.index(noise0.kind),
-                                  format_func=lambda k: NOISE_HELP[k])
+                                  format_func=glossary.NOISE_LABELS.get,
+                                  help="Train on corrupted inputs, scored against the clean images: a denoising AE.")
         noise_level = st.slider("Noise level", 0.0, 1.0, float(noise0.level or 0.5), 0.05,
                                 key=f"noise_level_{preset_name}", disabled=noise_kind == "none")
     noise = "none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}"
@@ -149,10 +150,14 @@ def live_view():
         st.progress(snap.progress, text=f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step}/"
                     f"{snap.total_steps} · {snap.samples_per_s:,.0f} images/s · ETA {fmt_seconds(snap.eta_s)}{state}")
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Train loss (last step)", f"{snap.last.get('loss', float('nan')):.2f}", help="nats per image")
+    m1.metric("Train loss (last step)", f"{snap.last.get('loss', float('nan')):.2f}",
+              help="The objective on the last batch, per image (nats for VAEs: -ELBO). Lower is better; it jumps "
+                   "around from batch to batch.")
     tests = snap.history.test.get("loss", [])
     m2.metric("Test loss (last epoch)", f"{tests[-1]:.2f}" if tests else "–",
-              delta=f"{tests[-1] - tests[-2]:.2f}" if len(tests) > 1 else None, delta_color="inverse")
+              delta=f"{tests[-1] - tests[-2]:.2f}" if len(tests) > 1 else None, delta_color="inverse",
+              help="The same objective on test images the model never trains on, after each epoch: the honest "
+                   "curve. The small number is the change since the epoch before.")
     m3.metric("Elapsed", fmt_seconds(snap.elapsed_s))
     m4.metric("Status", snap.status, help=f"Training runs in its own process with {run.job.threads} CPU thread(s).")
     left, right = st.columns([3, 2])
@@ -184,9 +189,9 @@ def test_metrics(run) -> None:
     if "error" in run.metrics:
         st.warning(f"The test metrics could not be computed: {run.metrics['error']}")
         return
-    shown = {k: v for k, v in run.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    st.dataframe([{"metric": k, "value": round(v, 4)} for k, v in shown.items()], hide_index=True,
-                 height=min(400, 36 * len(shown) + 38))
+    rows = glossary.metric_rows(run.metrics)
+    st.dataframe(rows, hide_index=True, height=min(420, 36 * len(rows) + 38), column_config={
+        "what it means": st.column_config.TextColumn(width="large")})
 
 
 if run is not None and run.finalized:

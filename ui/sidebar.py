@@ -2,7 +2,7 @@
 import streamlit as st
 
 from aecore.checkpoints import CheckpointError, load_checkpoint
-from ui import config, session, training
+from ui import config, glossary, session, training
 from ui.state import add_session_model
 from ui.text import plain
 
@@ -23,6 +23,7 @@ def sidebar() -> None:
                 session.loaded_upload.set(upload.file_id)
                 session.choose_model(entry.key)
                 st.success(f"Loaded {plain(entry.label)}")
+    glossary.glossary_expander()
 
 
 @st.fragment(run_every=config.SIDEBAR_REFRESH_S)
