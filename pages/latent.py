@@ -26,11 +26,15 @@ if model.variational and z_dim == 2:
 methods = ["dims"] if z_dim <= 2 else ["pca", "tsne", "dims"]
 labels = {"dims": "two latent dimensions", "pca": "PCA", "tsne": "t-SNE"}
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-method = c1.radio("Projection", methods, methods.index(link("proj", methods[0], methods)), horizontal=True,
-                  format_func=labels.get, key=f"proj_{entry.key}",
-                  help="How the codes are drawn in 2-D. PCA: the two directions in which the codes vary most (a "
-                       "linear view). t-SNE: a layout that keeps neighbours together (distances between clusters "
-                       "mean little). Two latent dimensions: the raw coordinates.")
+if len(methods) == 1:  # a 2-D code is drawn as it is: no choice to offer
+    method = "dims"
+    c1.caption("A 2-D code needs no projection: each image is drawn at its two code values.")
+else:
+    method = c1.radio("Projection", methods, methods.index(link("proj", methods[0], methods)), horizontal=True,
+                      format_func=labels.get, key=f"proj_{entry.key}",
+                      help="How the codes are drawn in 2-D. PCA: the two directions in which the codes vary most (a "
+                           "linear view). t-SNE: a layout that keeps neighbours together (distances between "
+                           "clusters mean little). Two latent dimensions: the raw coordinates.")
 dims = link("dims", (0, min(1, z_dim - 1)), cast=lambda t: tuple(int(v) for v in t.split(",")))
 if len(dims) != 2 or not all(0 <= d < z_dim for d in dims):
     dims = (0, min(1, z_dim - 1))

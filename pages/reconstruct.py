@@ -22,7 +22,8 @@ kinds = list(NOISE_KINDS)
 trained_noise = entry.checkpoint.config.noise
 noise0 = url_noise("noise", trained_noise, max_level=1.0) if link is url_value else Noise.parse(trained_noise)
 kind = c3.selectbox("Noise on the input", kinds, kinds.index(noise0.kind), format_func=glossary.NOISE_LABELS.get,
-                    key=f"noise_kind_{entry.key}", help="Starts at the noise the model was trained with.")
+                    key=f"noise_kind_{entry.key}",
+                    help="Starts at the noise the model was trained with. " + glossary.NOISE_EXPLAINED)
 level = c4.slider("Noise level", 0.0, 1.0, float(noise0.level or 0.3), 0.05, disabled=kind == "none",
                   key=f"noise_level_{entry.key}")
 noise = Noise(kind, level if kind != "none" else 0.0)

@@ -47,10 +47,12 @@ def settings_form():
                                           "as a map (Latent Space); more keeps more detail.")
         upsample = "transposed"
         if preset.family.startswith("conv"):
-            upsample = st.selectbox("Decoder upsampling", UPSAMPLE_MODES, format_func=lambda m: UPSAMPLE_HELP[m],
+            upsample = st.selectbox("Decoder upsampling", UPSAMPLE_MODES, format_func=glossary.UPSAMPLE_LABELS.get,
                                     index=UPSAMPLE_MODES.index(link("upsample", "transposed", UPSAMPLE_MODES)),
                                     key=f"upsample_{preset_name}",
-                                    help="Compare them in the Checkerboard Lab.")
+                                    help="How the decoder enlarges its maps: "
+                                         + "; ".join(UPSAMPLE_HELP[m] for m in UPSAMPLE_MODES)
+                                         + ". Compare them in the Checkerboard Lab.")
     with c2:
         st.markdown("**Optimisation**")
         epoch_choices = sorted({e for e in EPOCH_CHOICES if e <= config.MAX_EPOCHS} | {recipe["epochs"]})
@@ -94,7 +96,8 @@ def settings_form():
         noise_kind = st.selectbox("Input noise (denoising)", kinds, key=f"noise_{preset_name}",
                                   index=kinds.index(noise0.kind),
                                   format_func=glossary.NOISE_LABELS.get,
-                                  help="Train on corrupted inputs, scored against the clean images: a denoising AE.")
+                                  help="Train on corrupted inputs, scored against the clean images: a denoising AE. "
+                                       + glossary.NOISE_EXPLAINED)
         noise_level = st.slider("Noise level", 0.0, 1.0, float(noise0.level or 0.5), 0.05,
                                 key=f"noise_level_{preset_name}", disabled=noise_kind == "none")
     noise = "none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}"
@@ -168,7 +171,7 @@ def live_view():
         if snap.preview is None:
             st.caption("They appear after the first epoch.")
         else:
-            image_rows({"input": run.job.preview_input, "output": snap.preview}, target=40)
+            image_rows({"input": run.job.preview_input, "output": snap.preview}, target=56)
     if snap.finished and not run.finalized:
         st.rerun()  # the whole page: the result section and the model picker need the new model
 

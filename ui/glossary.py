@@ -74,9 +74,14 @@ METRIC_NAMES = {
 }
 
 
-NOISE_LABELS = {"none": "No noise", "gaussian": "Gaussian: grainy noise on every pixel (level = its strength σ)",
-                "salt_pepper": "Salt and pepper: random pixels turned black or white (level = their share)",
-                "masking": "Masking: random pixels blacked out (level = their share)"}
+NOISE_LABELS = {"none": "No noise", "gaussian": "Gaussian (grain)", "salt_pepper": "Salt and pepper",
+                "masking": "Masking"}
+NOISE_EXPLAINED = ("Gaussian: grainy noise on every pixel (level = its strength σ). Salt and pepper: random pixels "
+                   "turned black or white (level = their share). Masking: random pixels blacked out (level = their "
+                   "share).")
+UPSAMPLE_LABELS = {"transposed": "Transposed 3x3 (lecture)", "transposed4": "Transposed 4x4",
+                   "nearest": "Nearest resize + conv", "bilinear": "Bilinear resize + conv",
+                   "subpixel": "Sub-pixel (PixelShuffle)"}
 
 # Reconstruct's summary metrics -> the term that explains them
 SUMMARY_TERMS = {"MSE (per pixel)": "MSE", "PSNR": "PSNR", "SSIM": "SSIM", "noisy input PSNR": "PSNR"}

@@ -56,7 +56,7 @@ def shipped_models() -> dict[str, ModelEntry]:
             ckpt = load_checkpoint(path)
         except CheckpointError:
             continue
-        out[f"shipped:{path.stem}"] = ModelEntry(f"shipped:{path.stem}", describe(ckpt) + " (shipped)", ckpt, "shipped")
+        out[f"shipped:{path.stem}"] = ModelEntry(f"shipped:{path.stem}", describe(ckpt), ckpt, "shipped")
     return out
 
 
