@@ -14,6 +14,7 @@ PAGES = [
             url_path="reconstruct"),
     st.Page("pages/latent.py", title="Latent Space", icon=":material/scatter_plot:", url_path="latent"),
     st.Page("pages/checkerboard.py", title="Checkerboard Lab", icon=":material/grid_on:", url_path="checkerboard"),
+    st.Page("pages/inside.py", title="Inside the Models", icon=":material/biotech:", url_path="inside"),
     st.Page("pages/evaluation.py", title="Evaluation Lab", icon=":material/balance:", url_path="evaluation"),
 ]
 page = st.navigation(PAGES)

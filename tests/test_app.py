@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from waiting import wait_for
 
 PAGES = ["pages/home.py", "pages/train.py", "pages/reconstruct.py", "pages/latent.py", "pages/checkerboard.py",
-         "pages/evaluation.py"]
+         "pages/evaluation.py", "pages/inside.py"]
 APP = "../app.py"  # AppTest resolves relative paths against this file
 
 
@@ -331,3 +331,19 @@ def test_a_guided_link_wins_over_the_model_picked_before():
     at.switch_page("pages/reconstruct.py")
     at.run()
     assert widget(at.selectbox, "Model").value == "shipped:conv_ae"
+
+
+@pytest.mark.parametrize("model", ["shipped:beta_vae", "shipped:denoising_ae", "shipped:linear_ae"])
+def test_inside_the_models_shows_every_section_or_says_why_not(model):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["model"] = model
+    at.query_params["tdigit"] = "5"
+    at.switch_page("pages/inside.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.header) == 4
+    notes = " ".join(i.value for i in at.info)
+    assert ("no prior to sweep" in notes) == (model != "shipped:beta_vae")
+    assert ("no convolution" in notes) == (model == "shipped:linear_ae")
+    if model == "shipped:beta_vae":
+        assert widget(at.number_input, "Start from test digit").value == 5 and query(at, "tdigit") == "5"

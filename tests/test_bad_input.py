@@ -173,6 +173,7 @@ DEEP_LINKS = {
                             {"mixsd": "nan"}, {"mixsd": "9"}, {"mixseed": "-3"}, {"iwn": "7"},
                             {"iwmodel": "shipped:linear_ae"}, {"iwmodel": "<b>x</b>"}, {"digit": "100000"},
                             {"memn": "1e9"}, {"pzn": "-1"}, {"ringn": "abc"}, {"ringseed": "9" * 30}],
+    "pages/inside.py": [{"tdigit": "-1"}, {"tdigit": "1000000"}, {"tdigit": "x"}, {"model": "shipped:../../etc"}],
     "pages/train.py": [{"noise": "gaussian:abc"}, {"noise": "gaussian:inf"}, {"latent": "0"}, {"latent": "-1"},
                        {"latent": "999"}, {"latent": "9" * 30}, {"seed": "-1"}, {"seed": "2147483648"},
                        {"epochs": "-5"}, {"epochs": "0"}, {"preset": "<b>x</b>"}, {"dataset": "mnist-1e9"}],

@@ -20,7 +20,8 @@ playwright = pytest.importorskip("playwright.sync_api", reason="playwright is no
 # URL path -> (navigation label, page heading); the default page lives at "/"
 PAGES = {"": ("Home", "Autoencoder Studio"), "train": ("Train", "Train an autoencoder"),
          "reconstruct": ("Reconstruct & Denoise", "Reconstruct & denoise"), "latent": ("Latent Space", "Latent space"),
-         "checkerboard": ("Checkerboard Lab", "Checkerboard Lab"), "evaluation": ("Evaluation Lab", "Evaluation Lab")}
+         "checkerboard": ("Checkerboard Lab", "Checkerboard Lab"), "inside": ("Inside the Models", "Inside the models"),
+         "evaluation": ("Evaluation Lab", "Evaluation Lab")}
 
 
 class Server:

@@ -155,7 +155,8 @@ def model_picker(where=st.sidebar, default: str | None = None) -> ModelEntry | N
     if linked in keys and linked != session.picked_model.get():
         session.model_box.set(linked)  # a link (a guided step, a shared URL) names a model: it wins over the box
     wanted = linked if linked in keys else session.picked_model.get() or default
-    index = keys.index(wanted) if wanted in keys else 0
+    # the box's own state, where it has one, decides; an index as well would be a second, conflicting default
+    index = 0 if session.model_box.get() in keys else keys.index(wanted) if wanted in keys else 0
     key = where.selectbox("Model", keys, index=index, format_func=lambda k: models[k].label, key=session.model_box.key,
                           help="Shipped models and the ones you trained in this session.")  # keyed: its index
     # follows the choice, and an unkeyed box whose index changed would be a new widget that forgets the click

@@ -1,0 +1,149 @@
+"""The sections of "Inside the models" (pages/inside.py), each a fragment: a control reruns only its own section.
+The computations are in aecore.anatomy; results for shipped models are cached per process."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from aecore import anatomy as an
+from aecore.metrics import encode_all, kl_per_latent
+from ui.state import ModelEntry, dataset, shipped_models
+from ui.text import plain
+from ui.widgets import image_grid, image_rows, set_url, url_value
+
+MAX_ROWS = 10  # traversal rows: the dimensions with the most KL first
+
+
+@st.fragment
+def layers(entry: ModelEntry) -> None:
+    rows = an.layer_table(entry.model)
+    total = sum(r.params for r in rows)
+    st.markdown(f"Every layer of **{plain(entry.label)}** on the way from image to code and back, for one image "
+                f"(the lecture writes the same shapes with the batch in front, e.g. `[batch, 256, 7, 7]`). "
+                f"{total:,} trainable weights in all.")
+    st.dataframe([{"part": r.part, "layer": r.kind, "output shape": "[N, " + ", ".join(map(str, r.output)) + "]",
+                   "weights": f"{r.params:,}" if r.params else ""} for r in rows], hide_index=True,
+                 height=min(36 * len(rows) + 38, 600), column_config={
+                     "output shape": st.column_config.TextColumn(help="N: the images in a batch; then channels, "
+                                                                 "height, width (or just the length of a vector)."),
+                     "weights": st.column_config.TextColumn(help="Trainable numbers in this layer.")})
+
+
+@st.fragment
+def traversal(entry: ModelEntry, data) -> None:
+    model = entry.model
+    if not model.variational:
+        st.info("A plain autoencoder's code has no prior to sweep over: its dimensions have no common scale. Pick a "
+                "VAE (for instance the β-VAE, whose dimensions tend to mean one thing each).", icon=":material/info:")
+        return
+    st.markdown("Fix every dimension of one test digit's code but one, and sweep that one across the prior "
+                "(5 % to 95 % of its probability). A dimension the model uses changes the digit; a dimension with "
+                "KL ≈ 0 changes nothing: the model ignores it.")
+    last = len(data.test_x) - 1
+    c1, c2 = st.columns([1, 3])
+    index = c1.number_input("Start from test digit", 0, last, url_value("tdigit", 0, cast=int, bounds=(0, last)),
+                            key="in_tdigit")
+    set_url(tdigit=index)
+    kl = _kl(entry, data)
+    dims = [int(d) for d in np.argsort(-kl)[:MAX_ROWS]]
+    z0 = encode_all(model, data.test_x[int(index) : int(index) + 1])[0]
+    images, values = an.traversals(model, z0, dims)
+    steps = len(values)
+    c2.caption(f"Values swept: {', '.join(f'{v:.2f}' for v in values)}. Rows: the {len(dims)} dimensions with the "
+               "most KL (nats per image: how much the code says in that dimension).")
+    image_rows({f"dim {d} · KL {kl[d]:.2f}": images[i * steps : (i + 1) * steps] for i, d in enumerate(dims)},
+               target=44)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _shipped_kl(key: str) -> np.ndarray:
+    entry = shipped_models()[key]
+    return kl_per_latent(entry.model, dataset(entry.checkpoint.dataset).test_x).numpy()
+
+
+def _kl(entry: ModelEntry, data) -> np.ndarray:
+    """KL per latent dimension on the test digits: once per process for shipped models, on 500 digits otherwise."""
+    if entry.source == "shipped":
+        return _shipped_kl(entry.key)
+    return kl_per_latent(entry.model, data.test_x[:500]).numpy()
+
+
+@st.fragment
+def filters(entry: ModelEntry, data) -> None:
+    conv = an.first_conv(entry.model)
+    if conv is None:
+        st.info("This model has no convolution: its first layer sees the image as one long vector. Pick a conv "
+                "model to see its filters.", icon=":material/info:")
+    else:
+        st.markdown("The first convolution's **filters** (each a small stamp the layer slides over the image; white "
+                    "weights add, black subtract) and the **feature maps** they make from one test digit.")
+        w = conv.weight.detach()[:, :1]
+        shown = (w - w.amin((1, 2, 3), keepdim=True)) / (w.amax((1, 2, 3), keepdim=True)
+                                                         - w.amin((1, 2, 3), keepdim=True)).clamp_min(1e-8)
+        a, b = st.columns(2)
+        image_grid(shown, nrow=8, target=48, caption=f"{len(w)} filters, {w.shape[-2]}x{w.shape[-1]}", where=a)
+        with torch.no_grad():
+            maps = torch.relu(conv(data.test_x[:1]))[0][:, None]
+        maps = maps / maps.amax((1, 2, 3), keepdim=True).clamp_min(1e-8)
+        image_grid(maps, nrow=8, target=48, caption="Feature maps of the first test digit (after ReLU)", where=b)
+    st.markdown("**Does training on noise make filters sharper?** The source says denoising autoencoders learn "
+                "sharper, more edge-like filters. Measured on the shipped conv AE and denoising AE (same "
+                "architecture, same data; one trained on clean images, one on Gaussian noise σ = 0.5):")
+    rows = _filter_comparison()
+    if rows:
+        st.dataframe(rows, hide_index=True, column_config={"high-frequency share": st.column_config.TextColumn(
+            help="Share of a filter's spectral energy above a quarter cycle per pixel (half the highest frequency "
+                 "a pixel grid holds), averaged over the first layer's filters: higher is sharper.")})
+        clean, noisy = (float(r["high-frequency share"].split()[0]) for r in rows)
+        st.caption(f"On these two models the denoising AE's first-layer filters are "
+                   f"{'sharper' if noisy > clean else 'not sharper: slightly smoother'} ({noisy:.3f} against "
+                   f"{clean:.3f}). The claim need not hold for every network; the table says what it is for these.")
+
+
+@st.cache_resource(show_spinner=False)
+def _filter_comparison() -> list[dict]:
+    models = shipped_models()
+    rows = []
+    for key, name in (("shipped:conv_ae", "conv AE (clean images)"), ("shipped:denoising_ae", "denoising AE")):
+        if key not in models:
+            return []
+        share = an.high_frequency_share(an.first_conv(models[key].model).weight)
+        rows.append({"model": name, "high-frequency share": f"{share.mean():.3f} ± {share.std():.3f}",
+                     "filters": len(share)})
+    return rows
+
+
+@st.cache_resource(show_spinner="Fitting PCA…")
+def _pca() -> an.PcaComparison | None:
+    entry, data = shipped_models().get("shipped:linear_ae"), dataset("mnist-5k")
+    return None if entry is None or data is None else an.compare_with_pca(entry.model, data.train_x, data.test_x)
+
+
+@st.fragment
+def pca() -> None:
+    result = _pca()
+    if result is None:
+        st.info("The shipped linear AE is not here: rebuild it with `python bench/build_checkpoints.py`.")
+        return
+    st.markdown(f"An autoencoder whose layers are linear can only learn a {result.k}-dimensional flat subspace, "
+                f"the thing **PCA** finds best. The shipped linear AE (784 → {result.k} → 784) against PCA with "
+                f"{result.k} components, on the same training digits, scored on the test digits:")
+    a, b = st.columns(2)
+    a.metric("PCA: test MSE per pixel", f"{result.pca_mse:.4f}", help="Lower is closer.")
+    b.metric("Linear AE: test MSE per pixel", f"{result.ae_mse:.4f}", help="Lower is closer.")
+    data = dataset("mnist-5k")
+    image_rows({"test digit": data.test_x[: len(result.pca_reconstruction)], "PCA": result.pca_reconstruction,
+                "linear AE": result.ae_reconstruction}, target=48)
+    fig = go.Figure(go.Scatter(x=np.arange(1, len(result.angles_deg) + 1), y=result.angles_deg, mode="lines+markers",
+                               hovertemplate="angle %{x}: %{y:.1f}°<extra></extra>"))
+    fig.update_layout(title="Principal angles between the AE decoder's subspace and PCA's (0° = the same direction)",
+                      xaxis_title="angle number (smallest first)", yaxis_title="angle (degrees)", height=340,
+                      margin=dict(t=60, b=10, l=10, r=10))
+    st.plotly_chart(fig, key="in_angles")
+    small = int((result.angles_deg < 30).sum())
+    st.caption(f"Takeaway: {small} of {result.k} directions of the AE's subspace lie within 30° of PCA's (median "
+               f"{np.median(result.angles_deg):.0f}°). Not identical: this 'linear' AE has a sigmoid on its output "
+               "and was trained for a limited time, so it lands near PCA's subspace, not exactly on it"
+               + (", and its sigmoid even lets it beat PCA's error." if result.ae_mse < result.pca_mse else "."))
