@@ -123,3 +123,29 @@ def compare_with_pca(model, train_x: torch.Tensor, test_x: torch.Tensor, shown: 
     return PcaComparison(k, mse_per_image(pca_rec.clamp(0, 1), test_x).mean().item(),
                          mse_per_image(ae_rec, test_x).mean().item(), np.sort(angles),
                          pca_rec[:shown].clamp(0, 1), ae_rec[:shown])
+
+
+@torch.no_grad()
+def code_clouds(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Each image's code: for a VAE the Gaussian q(z|x) as (means, standard deviations), both (N, latent); for a
+    plain AE the point itself and None: 'an AE gives a fixed vector, a VAE a distribution'."""
+    model.eval()
+    if not model.variational:
+        return encode_all(model, x), None
+    mus, sigmas = [], []
+    for i in range(0, len(x), 250):
+        mu, logvar = model.encode_distribution(x[i : i + 250])
+        mus.append(mu)
+        sigmas.append(torch.exp(0.5 * logvar))
+    return torch.cat(mus), torch.cat(sigmas)
+
+
+def ellipse_paths(means: torch.Tensor, sigmas: torch.Tensor, points: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of axis-aligned 1-sigma ellipses around 2-D means, one closed path each, separated by NaN (one plotly
+    trace draws them all)."""
+    t = np.linspace(0, 2 * np.pi, points)
+    m, s = means[:, :2].numpy()[:, None, :], sigmas[:, :2].numpy()[:, None, :]
+    xy = m + s * np.stack([np.cos(t), np.sin(t)], -1)[None]  # (N, points, 2)
+    gap = np.full((len(xy), 1, 2), np.nan)
+    path = np.concatenate([xy, gap], 1).reshape(-1, 2)
+    return path[:, 0], path[:, 1]

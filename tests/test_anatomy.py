@@ -56,3 +56,17 @@ def test_pca_is_at_zero_degrees_from_itself(mnist):
     with torch.no_grad():
         linear.weight.copy_(torch.from_numpy(pca.components_.T.copy()))  # a decoder spanning PCA's own subspace
     assert an.compare_with_pca(model, mnist.train_x, mnist.test_x).angles_deg.max() < 0.1
+
+
+def test_a_vae_code_is_a_cloud_and_an_ae_code_a_point(mnist):
+    vae = load_checkpoint("checkpoints/conv_vae_z2.pt").model
+    means, sigmas = an.code_clouds(vae, mnist.test_x[:300])
+    assert means.shape == sigmas.shape == (300, 2) and (sigmas > 0).all()
+    torch.testing.assert_close(means, vae.encode(mnist.test_x[:300]), rtol=1e-4, atol=1e-4)  # across the batches
+    points, none = an.code_clouds(load_checkpoint("checkpoints/linear_ae.pt").model, mnist.test_x[:10])
+    assert none is None and points.shape == (10, 50)
+    x, y = an.ellipse_paths(means[:3], sigmas[:3], points=8)
+    assert len(x) == 3 * 9 and np.isnan(x[8]) and not np.isnan(x[:8]).any()
+    r = ((x[:8] - means[0, 0].item()) / sigmas[0, 0].item()) ** 2 + ((y[:8] - means[0, 1].item()) /
+                                                                     sigmas[0, 1].item()) ** 2
+    np.testing.assert_allclose(r, 1.0, rtol=1e-5)  # on the 1-sigma ellipse

@@ -333,6 +333,15 @@ def test_a_guided_link_wins_over_the_model_picked_before():
     assert widget(at.selectbox, "Model").value == "shipped:conv_ae"
 
 
+def test_inside_the_models_draws_a_2d_vae_s_codes_as_clouds():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["model"] = "shipped:conv_vae_z2"
+    at.switch_page("pages/inside.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("gives each image a distribution" in c.value for c in at.caption)
+
+
 @pytest.mark.parametrize("model", ["shipped:beta_vae", "shipped:denoising_ae", "shipped:linear_ae"])
 def test_inside_the_models_shows_every_section_or_says_why_not(model):
     at = AppTest.from_file(APP, default_timeout=120)
@@ -341,8 +350,9 @@ def test_inside_the_models_shows_every_section_or_says_why_not(model):
     at.switch_page("pages/inside.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert len(at.header) == 4
+    assert len(at.header) == 5
     notes = " ".join(i.value for i in at.info)
+    assert "needs a 2-number code" in notes  # none of these three has a 2-D code
     assert ("no prior to sweep" in notes) == (model != "shipped:beta_vae")
     assert ("no convolution" in notes) == (model == "shipped:linear_ae")
     if model == "shipped:beta_vae":

@@ -57,6 +57,48 @@ def traversal(entry: ModelEntry, data) -> None:
                target=44)
 
 
+ELLIPSES = 300  # test images drawn: enough to see the clouds overlap, few enough to see each one
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+
+
+@st.fragment
+def clouds(entry: ModelEntry, data) -> None:
+    model = entry.model
+    if model.spec.latent_dim != 2:
+        st.info("This needs a 2-number code. Pick the conv VAE z=2 for clouds, and compare with a plain AE with a "
+                "2-number code, which you can train in seconds:", icon=":material/info:")
+        st.page_link("pages/train.py", label="Train an MLP AE with z = 2 (5 epochs)", icon=":material/model_training:",
+                     query_params={"preset": "mlp_ae", "latent": "2", "epochs": "5"})
+        return
+    means, sigmas = an.code_clouds(model, data.test_x[:ELLIPSES])
+    labels = data.test_y[:ELLIPSES].numpy() if data.test_y is not None else np.zeros(ELLIPSES, dtype=int)
+    fig = go.Figure()
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        colour, name = PALETTE[int(c) % 10], data.classes[c] if data.classes else str(c)
+        if sigmas is not None:
+            x, y = an.ellipse_paths(means[idx], sigmas[idx])
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=colour, width=1), opacity=0.5,
+                                     name=f"{name}: mean ± σ", legendgroup=name, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=means[idx, 0].numpy(), y=means[idx, 1].numpy(), mode="markers",
+                                 marker=dict(color=colour, size=4),
+                                 name=name, legendgroup=name, showlegend=sigmas is None,
+                                 hovertemplate=f"digit {name}: (%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
+    kind = "a Gaussian cloud: its mean and one standard deviation" if sigmas is not None else "a single point"
+    fig.update_layout(title=f"Each of {ELLIPSES} test digits as {kind}", xaxis_title="z₁ (code unit)",
+                      yaxis_title="z₂ (code unit)", height=480, margin=dict(t=60, b=10, l=10, r=10),
+                      yaxis=dict(scaleanchor="x"))
+    st.plotly_chart(fig, key="in_clouds")
+    if sigmas is not None:
+        st.caption(f"A VAE gives each image a distribution, not a vector: median σ {sigmas.median():.2f} code "
+                   "units. Codes sampled from one cloud decode to similar images, so the space between training "
+                   "codes means something, which is what lets random codes from the prior decode to digits.")
+    else:
+        st.caption("A plain AE gives each image one fixed point. Nothing asks the space between the points to "
+                   "decode to anything: compare with the conv VAE z=2's clouds.")
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _shipped_kl(key: str) -> np.ndarray:
     entry = shipped_models()[key]
