@@ -87,6 +87,9 @@ def build_parser() -> Parser:
     t.add_argument("--sparsity", type=WEIGHT, help="L1 weight on the code (sparse AE)")
     t.add_argument("--noise", type=NOISE, help="input corruption: gaussian:SIGMA, salt_pepper:P, masking:P or none")
     t.add_argument("--recon", choices=RECON_LOSSES, help="reconstruction loss")
+    t.add_argument("--loss-as-written", action="store_true",
+                   help="the first lecture's loss: BCELoss averaged over pixels and batch plus a KL summed over the "
+                        "batch (its KL weighs pixels x batch times too much; for comparison with the correct -ELBO)")
     t.add_argument("--upsample", default=UPSAMPLE_MODES[0], choices=UPSAMPLE_MODES)  # the first is ModelSpec's default
     t.add_argument("--seed", type=SEED, default=0)
     t.add_argument("--device", default="auto", choices=DEVICES)
@@ -136,7 +139,8 @@ def cmd_train(args) -> int:
     try:
         cfg = preset.config(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
                             beta=args.beta, sparsity=args.sparsity, noise=args.noise, recon=args.recon,
-                            seed=args.seed, device=args.device, max_steps=args.max_steps)
+                            seed=args.seed, device=args.device, max_steps=args.max_steps,
+                            reduction="as_written" if args.loss_as_written else None)
     except ValueError as e:  # TrainConfig's checks (plain ValueError): here they are about the user's arguments
         raise UsageError(str(e)) from None
     if args.keep_best and not args.val_split:

@@ -47,6 +47,10 @@ MODELS: dict[str, ModelPreset] = {p.name: p for p in [
                 "mlp", 2, True, train=dict(recon="bce")),
     ModelPreset("conv_vae", "Conv VAE", "The lecture's conv VAE exactly (96,677 parameters at z = 2).",
                 "conv_vae", 2, True, train=dict(recon="bce")),
+    ModelPreset("lecture_vae", "Lecture's conv VAE (as written)", "The first lecture's code: Conv(1,8)-ReLU-BN-pool, "
+                "Conv(8,16)-ReLU-BN-pool, Conv(16,32)-ReLU, Linear(1568, 800), z heads; a transposed-conv decoder. "
+                "Its loss can be trained as written in the lecture (see the Train page's toggle).",
+                "lecture_vae", 2, True, train=dict(recon="bce")),
     ModelPreset("beta_vae", "beta-VAE", "Conv VAE with the KL term weighted by beta = 4: smoother, more "
                 "disentangled codes, blurrier reconstructions.", "conv_vae", 10, True,
                 train=dict(recon="bce", beta=4.0)),

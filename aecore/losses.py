@@ -71,15 +71,29 @@ def sparsity_penalty(z: torch.Tensor) -> torch.Tensor:
     return z.abs().flatten(1).sum(1)
 
 
-def objective(out, target: torch.Tensor, recon: str = "bce", beta: float = 1.0, sparsity: float = 0.0):
+REDUCTIONS = ("per_image", "as_written")
+
+
+def objective(out, target: torch.Tensor, recon: str = "bce", beta: float = 1.0, sparsity: float = 0.0,
+              reduction: str = "per_image"):
     """The one training objective, per image (N,) with its parts: reconstruction + beta * KL (VAEs) + sparsity * L1
     of the code. `out` is a model's ForwardOutput. With recon="bce", beta=1 and no sparsity it is -ELBO in nats.
-    Training, evaluation, every page and the benchmarks all compute the loss here."""
+    Training, evaluation, every page and the benchmarks all compute the loss here.
+
+    reduction="as_written": the first lecture's code, `nn.BCELoss()` (a mean over pixels and batch) plus a KL summed
+    over the batch. Per image that is recon / pixels + batch * KL, whose batch mean is the lecture's number: the KL
+    weighs pixels x batch (78,400 at batch 100) times more than in -ELBO. The parts stay in nats either way."""
     parts = {"recon": reconstruction_loss(out.logits, target, recon)}
-    loss = parts["recon"]
+    if reduction == "as_written":
+        recon_weight, kl_weight = 1.0 / target[0].numel(), beta * target.shape[0]
+    elif reduction == "per_image":
+        recon_weight, kl_weight = 1.0, beta
+    else:
+        raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+    loss = recon_weight * parts["recon"]
     if out.mu is not None:
         parts["kl"] = kl_divergence(out.mu, out.logvar)
-        loss = loss + beta * parts["kl"]
+        loss = loss + kl_weight * parts["kl"]
     if sparsity > 0:
         parts["sparsity"] = sparsity_penalty(out.z)
         loss = loss + sparsity * parts["sparsity"]

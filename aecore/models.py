@@ -15,7 +15,7 @@ from torch import nn
 
 from .fastpath import fast_kernels
 
-FAMILIES = ("linear", "mlp", "conv_ae", "conv_vae")
+FAMILIES = ("linear", "mlp", "conv_ae", "conv_vae", "lecture_vae")
 UPSAMPLE_MODES = ("transposed", "transposed4", "nearest", "bilinear", "subpixel")
 UPSAMPLE_HELP = {
     "transposed": "transposed conv, kernel 3, stride 2 (the lecture's)",
@@ -81,7 +81,7 @@ class ModelSpec:
 
     @property
     def is_conv(self) -> bool:
-        return self.family.startswith("conv")
+        return self.family.startswith("conv") or self.family == "lecture_vae"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -213,6 +213,12 @@ def build_encoder(spec: ModelSpec) -> tuple[nn.Module, int]:
         layers += [nn.MaxPool2d(2), nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(128)]
         layers += [nn.MaxPool2d(2), nn.Conv2d(128, 256, 3, padding=1), nn.ReLU(), nn.Flatten()]
         return nn.Sequential(*layers), 256 * (h // 4) * (w // 4)
+    if spec.family == "lecture_vae":  # the first lecture's code as written: conv/ReLU/BN/pool twice, conv, 800 units
+        layers = [nn.Conv2d(c, 8, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(8), nn.MaxPool2d(2),
+                  nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(16), nn.MaxPool2d(2),
+                  nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                  nn.Linear(32 * (h // 4) * (w // 4), 800), nn.ReLU()]
+        return nn.Sequential(*layers), 800
     # conv_vae: the lecture's exact encoder, two stride-2 convs (28 -> 14 -> 7)
     layers = [nn.Conv2d(c, 32, 3, stride=2, padding=1), nn.ReLU()]
     layers += [nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten()]
@@ -239,6 +245,14 @@ def build_decoder(spec: ModelSpec) -> nn.Module:
             nn.ConvTranspose2d(128, 64, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(64),
             nn.ConvTranspose2d(64, 16, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(16),
             upsample_block(16, c, up, (2 * h4, 2 * w4), (h, w)),
+        )
+    if spec.family == "lecture_vae":  # its mirror: 800 units, then two transposed convs (x2 each) back to H x W
+        return nn.Sequential(
+            nn.Linear(z, 800), nn.ReLU(), nn.Linear(800, 32 * h4 * w4), nn.ReLU(), nn.Unflatten(1, (32, h4, w4)),
+            nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1, output_padding=(h // 2 - 2 * h4, w // 2 - 2 * w4)),
+            nn.ReLU(), nn.BatchNorm2d(16),
+            nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1, output_padding=(h - 2 * (h // 2), w - 2 * (w // 2))),
+            nn.ReLU(), nn.BatchNorm2d(8), nn.Conv2d(8, c, 3, padding=1),
         )
     # conv_vae, the lecture's exact decoder: k -> 2k+1 -> 4k+3, then a 4x4 conv back to 4k
     s1, s2 = (2 * h4 + 1, 2 * w4 + 1), (4 * h4 + 3, 4 * w4 + 3)

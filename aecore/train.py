@@ -21,7 +21,7 @@ from . import distributed
 from .events import EpochEvent, History, StepEvent  # noqa: F401 (History: part of the training API)
 from .fastpath import adopt, memory_format, training_precision
 from .runtime import threads_for_step
-from .losses import RECON_LOSSES, objective
+from .losses import RECON_LOSSES, REDUCTIONS, objective
 from .models import Autoencoder, ModelSpec, build_model
 from .noise import Noise, corrupt
 
@@ -46,6 +46,7 @@ class TrainConfig:
     sparsity: float = 0.0  # weight of the L1 penalty on the code (sparse AE)
     noise: str = "none"  # input corruption for denoising, e.g. "gaussian:0.5"
     recon: str = "bce"  # reconstruction loss: bce | mse | l1
+    reduction: str = "per_image"  # per_image (-ELBO) | as_written (the first lecture's code: see losses.objective)
     seed: int = 0
     device: str = "auto"
     max_steps: int | None = None  # stop early after this many optimiser steps (tests, quick demos)
@@ -75,6 +76,7 @@ class TrainConfig:
             (0 <= self.beta <= 1000, f"beta must be in [0, 1000], got {self.beta}"),
             (0 <= self.sparsity <= 1000, f"sparsity must be in [0, 1000], got {self.sparsity}"),
             (self.recon in RECON_LOSSES, f"reconstruction loss must be one of {', '.join(RECON_LOSSES)}"),
+            (self.reduction in REDUCTIONS, f"loss reduction must be one of {', '.join(REDUCTIONS)}"),
             (0 <= self.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED}, got {self.seed}"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
             (self.max_steps is None or self.max_steps >= 1, "max steps must be at least 1"),
@@ -137,14 +139,15 @@ def loss_parts(model: Autoencoder, target, cfg: TrainConfig, generator=None, for
         out = (forward or model)(x_in, generator)
     if out.logits.dtype != torch.float32:
         out = type(out)(*(None if t is None else t.float() for t in out))
-    return objective(out, target, cfg.recon, cfg.beta, cfg.sparsity)
+    return objective(out, target, cfg.recon, cfg.beta, cfg.sparsity, cfg.reduction)
 
 
 def elbo_config(cfg: TrainConfig | None = None) -> TrainConfig:
     """The plain -ELBO (Bernoulli decoder, beta 1, clean inputs, no penalty): the likelihood bound reported for every
     VAE whatever it was trained with."""
     base = (cfg or TrainConfig()).to_dict()
-    return TrainConfig(**{**base, "beta": 1.0, "noise": "none", "sparsity": 0.0, "recon": "bce"})
+    return TrainConfig(**{**base, "beta": 1.0, "noise": "none", "sparsity": 0.0, "recon": "bce",
+                          "reduction": "per_image"})
 
 
 def prepare(model: Autoencoder, x: torch.Tensor, device: torch.device):

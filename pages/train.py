@@ -2,6 +2,7 @@
 import streamlit as st
 
 from aecore.catalog import MODELS
+from aecore.losses import REDUCTIONS
 from aecore.data import DATASETS, dataset_status
 from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
 from aecore.noise import NOISE_KINDS, Noise
@@ -91,6 +92,11 @@ def settings_form():
         sparsity = st.number_input("Sparsity (L1 weight on the code)", 0.0, 10.0,
                                    link("sparsity", defaults.sparsity, cast=float, bounds=(0.0, 10.0)), 0.01,
                                    key=f"sparsity_{preset_name}", format="%.3f")
+        as_written = st.toggle("Loss as written in the lecture", link("loss", "per_image", REDUCTIONS) == "as_written",
+                               key=f"as_written_{preset_name}", disabled=not preset.variational,
+                               help="The first lecture's code: nn.BCELoss() averages over pixels and batch, but the KL "
+                                    "is summed over the batch, so the KL weighs 784 x batch times more than in the "
+                                    "-ELBO. Train once each way and compare the KL per dimension and the samples.")
         noise0 = url_noise("noise", defaults.noise, max_level=1.0) if linked else Noise.parse(defaults.noise)
         kinds = list(NOISE_KINDS)
         noise_kind = st.selectbox("Input noise (denoising)", kinds, key=f"noise_{preset_name}",
@@ -104,10 +110,12 @@ def settings_form():
     set_url(preset=preset_name, dataset=dataset_name, latent=latent_dim, epochs=epochs, batch=batch_size, lr=f"{lr:g}",
             sched="cosine" if cosine else "constant", noise=noise, seed=seed,
             beta=f"{beta:g}" if preset.variational else None, sparsity=f"{sparsity:g}" if sparsity else None,
+            loss="as_written" if as_written and preset.variational else None,
             upsample=upsample if preset.family.startswith("conv") else None, best=1 if keep_best else None)
     return preset_name, dataset_name, int(latent_dim), upsample, keep_best, dict(
         epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule="cosine" if cosine else "constant", beta=beta,
-        sparsity=sparsity, noise=noise, seed=int(seed))
+        sparsity=sparsity, noise=noise, seed=int(seed),
+        reduction="as_written" if as_written and preset.variational else "per_image")
 
 
 if running:
@@ -116,7 +124,8 @@ if running:
     st.info(f"**Training {MODELS[run.preset].title}** (z={run.job.model.spec.latent_dim}) on **{run.dataset}**: "
             f"{cfg.epochs} epochs, batch {cfg.batch_size}, learning rate {cfg.lr:g}"
             f"{f', beta {cfg.beta:g}' if run.job.model.variational else ''}"
-            f"{f', sparsity {cfg.sparsity:g}' if cfg.sparsity else ''}, noise {cfg.noise}, seed {cfg.seed}.",
+            f"{f', sparsity {cfg.sparsity:g}' if cfg.sparsity else ''}, noise {cfg.noise}, seed {cfg.seed}"
+            f"{', the loss as written in the lecture' if cfg.reduction == 'as_written' else ''}.",
             icon=":material/model_training:")
     if run.stop_requested is None:
         st.button("Stop", icon=":material/stop:", on_click=run.request_stop,

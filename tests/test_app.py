@@ -232,7 +232,7 @@ def test_switching_models_applies_the_new_models_own_defaults():
 def test_a_train_link_reproduces_every_setting():
     link = {"preset": "beta_vae", "dataset": "mnist-5k", "latent": "6", "epochs": "3", "batch": "64", "lr": "0.002",
             "sched": "constant", "noise": "salt_pepper:0.2", "seed": "7", "beta": "2.5", "sparsity": "0.01",
-            "upsample": "bilinear", "best": "1"}
+            "upsample": "bilinear", "best": "1", "loss": "as_written"}
     at = AppTest.from_file(APP, default_timeout=120)
     for k, v in link.items():
         at.query_params[k] = v
@@ -246,6 +246,7 @@ def test_a_train_link_reproduces_every_setting():
     assert widget(at.toggle, "Keep the best epoch").value is True
     assert widget(at.number_input, "beta (KL weight)").value == 2.5
     assert widget(at.selectbox, "Decoder upsampling").value == "bilinear"
+    assert widget(at.toggle, "Loss as written in the lecture").value is True
     assert {k: query(at, k) for k in link} == link
 
 

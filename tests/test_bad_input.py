@@ -176,7 +176,9 @@ DEEP_LINKS = {
     "pages/inside.py": [{"tdigit": "-1"}, {"tdigit": "1000000"}, {"tdigit": "x"}, {"model": "shipped:../../etc"}],
     "pages/train.py": [{"noise": "gaussian:abc"}, {"noise": "gaussian:inf"}, {"latent": "0"}, {"latent": "-1"},
                        {"latent": "999"}, {"latent": "9" * 30}, {"seed": "-1"}, {"seed": "2147483648"},
-                       {"epochs": "-5"}, {"epochs": "0"}, {"preset": "<b>x</b>"}, {"dataset": "mnist-1e9"}],
+                       {"epochs": "-5"}, {"epochs": "0"},
+                       {"loss": "sum"}, {"loss": "as_written", "preset": "conv_ae"}, {"preset": "<b>x</b>"},
+                       {"dataset": "mnist-1e9"}],
 }
 CASES = [(page, query) for page, queries in DEEP_LINKS.items() for query in queries]
 
