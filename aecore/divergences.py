@@ -119,7 +119,7 @@ class Fit:
     value: float  # the divergence at the fit (nats for KL and JS; MMD^2 is unitless)
 
 
-def fit_gaussians(mixture: Mixture, objectives=OBJECTIVES, seed: int = 0, steps: int = 200, starts: int = 6,
+def fit_gaussians(mixture: Mixture, objectives=OBJECTIVES, seed: int = 0, steps: int = 120, starts: int = 4,
                   extent: float = 7.0, cells: int = 81) -> dict[str, Fit]:
     """For each objective, the isotropic Gaussian minimising it against the mixture: Adam from `starts` seeded starts.
 

@@ -51,13 +51,13 @@ def rerun_seconds(page, action) -> float:
     return time.perf_counter() - t
 
 
-def nudge_slider(page, label: str, last: bool = False):
-    """Focus the (first or last) slider whose label contains `label` and press the right arrow: one step, one rerun."""
+def nudge_slider(page, label: str, last: bool = False, key: str = "ArrowRight"):
+    """Focus the (first or last) slider whose label contains `label` and press an arrow key: one step, one rerun."""
     def nudge():
         sliders = page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
         slider = sliders.last if last else sliders.first
         before = slider.input_value()
-        slider.press("ArrowRight")
+        slider.press(key)
         for _ in range(40):  # the thumb moves within a few frames
             if slider.input_value() != before:
                 return
@@ -94,8 +94,9 @@ def interactions(page, url: str, repeats: int) -> dict:
         rerun_seconds(page, nudge_slider(page, "Blob width")) for _ in range(repeats)]
     step_up = page.locator("[data-testid='stNumberInput']").filter(has_text="Test digit").locator("button").last
     out["Evaluation: next test digit (pixel distances)"] = [rerun_seconds(page, step_up.click) for _ in range(repeats)]
-    out["Evaluation: more Gaussian samples for the ring"] = [
-        rerun_seconds(page, nudge_slider(page, "Samples", last=True)) for _ in range(min(repeats, 2))]
+    ring_seed = page.locator("[data-testid='stNumberInput']").filter(has_text="Seed").last.locator("button").last
+    out["Evaluation: new Gaussian samples for the ring"] = [rerun_seconds(page, ring_seed.click)
+                                                            for _ in range(repeats)]
     return {k: {"first_s": v[0], "median_s": statistics.median(v)} for k, v in out.items()}
 
 

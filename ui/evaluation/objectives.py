@@ -90,7 +90,7 @@ def objective_fits() -> None:
         sigma = st.slider("Blob width σ", 0.3, 1.5, url_value("mixsd", 0.6, cast=float, bounds=(0.3, 1.5)), 0.1,
                           help="The standard deviation of every blob, in the same units as x and y.")
         seed = st.number_input("Seed", 0, 999, url_value("mixseed", 0, cast=int, bounds=(0, 999)),
-                               help="Where the optimiser starts: six seeded starts, the best one is kept.")
+                               help="Where the optimiser starts: four seeded starts, the best one is kept.")
     set_url(mix=format_points(edited), mixsd=sigma, mixseed=seed)
     results = fits(tuple(edited), float(sigma), int(seed))
     with right:
