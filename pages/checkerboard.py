@@ -3,7 +3,7 @@ Thin: the arithmetic is in aecore.checkerboard, the layout in ui.checkerboard (o
 import streamlit as st
 
 from ui.checkerboard import arithmetic, distill, overlap, trained
-from ui.widgets import require_app_frame
+from ui.widgets import require_app_frame, sections
 
 require_app_frame()
 st.title("Checkerboard Lab")
@@ -11,11 +11,7 @@ st.caption("Why transposed convolutions (\"deconvolutions\") paint checkerboards
            "in the arithmetic, in random decoders and in trained ones, and how resize-convolution removes them. "
            "After Odena, Dumoulin & Olah, *Deconvolution and Checkerboard Artifacts*, Distill 2016.")
 
-st.header("1 · The arithmetic of a transposed convolution", divider="gray")
-arithmetic.calculator()
-st.header("2 · Where the stamps overlap", divider="gray")
-overlap.overlap_patterns()
-st.header("3 · Random decoders: the pattern before training", divider="gray")
-distill.random_decoders()
-st.header("4 · Trained decoders, different upsampling", divider="gray")
-trained.trained_decoders()
+sections([("The arithmetic of a transposed convolution", arithmetic.calculator),
+          ("Where the stamps overlap", overlap.overlap_patterns),
+          ("Random decoders: the pattern before training", distill.random_decoders),
+          ("Trained decoders, different upsampling", trained.trained_decoders)])

@@ -5,7 +5,7 @@ import streamlit as st
 
 from ui.evaluation import distance, likelihood, memorisation, objectives, parzen, ring
 from ui.evaluation.common import data
-from ui.widgets import require_app_frame
+from ui.widgets import require_app_frame, sections
 
 require_app_frame()
 st.title("Evaluation Lab")
@@ -15,15 +15,9 @@ st.caption("How to judge a generative model, and how not to: real computations o
 if data() is None:
     st.stop()
 
-st.header("1 · What the objective does to the fit", divider="gray")
-objectives.objective_fits()
-st.header("2 · Log-likelihood is the honest number", divider="gray")
-likelihood.likelihood_curve()
-st.header("3 · Parzen windows mislead", divider="gray")
-parzen.parzen_table()
-st.header("4 · Pixel distance is not perceptual distance", divider="gray")
-distance.pixel_distance()
-st.header("5 · Memorisation and mode collapse", divider="gray")
-memorisation.samples_check()
-st.header("6 · From a Gaussian to anything", divider="gray")
-ring.gaussian_to_ring()
+sections([("What the objective does to the fit", objectives.objective_fits),
+          ("Log-likelihood is the honest number", likelihood.likelihood_curve),
+          ("Parzen windows mislead", parzen.parzen_table),
+          ("Pixel distance is not perceptual distance", distance.pixel_distance),
+          ("Memorisation and mode collapse", memorisation.samples_check),
+          ("From a Gaussian to anything", ring.gaussian_to_ring)])

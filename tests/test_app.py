@@ -19,6 +19,16 @@ def new_app() -> AppTest:
     return at
 
 
+def open_link(page: str, link: dict) -> AppTest:
+    """A fresh session that arrives on `page` by a URL carrying `link` as its query string."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in link.items():
+        at.query_params[k] = v
+    at.switch_page(page)
+    at.run()
+    return at
+
+
 def widget(elements, label):
     return next(e for e in elements if e.label == label)
 
@@ -233,11 +243,7 @@ def test_a_train_link_reproduces_every_setting():
     link = {"preset": "beta_vae", "dataset": "mnist-5k", "latent": "6", "epochs": "3", "batch": "64", "lr": "0.002",
             "sched": "constant", "noise": "salt_pepper:0.2", "seed": "7", "beta": "2.5", "sparsity": "0.01",
             "upsample": "bilinear", "best": "1", "loss": "as_written"}
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in link.items():
-        at.query_params[k] = v
-    at.switch_page("pages/train.py")
-    at.run()
+    at = open_link("pages/train.py", link)
     assert not at.exception, [e.value for e in at.exception]
     assert widget(at.number_input, "Latent size (z)").value == 6
     assert widget(at.select_slider, "Epochs").value == 3 and widget(at.select_slider, "Batch size").value == 64
@@ -269,11 +275,7 @@ def test_reconstruct_opens_on_denoising_and_a_new_model_brings_its_own_noise():
 def test_a_reconstruct_link_reproduces_the_view():
     link = {"model": "shipped:conv_ae", "n": "6", "seed": "3", "noise": "salt_pepper:0.2", "idx": "0, 7, 42",
             "cmp": "shipped:denoising_ae"}
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in link.items():
-        at.query_params[k] = v
-    at.switch_page("pages/reconstruct.py")
-    at.run()
+    at = open_link("pages/reconstruct.py", link)
     assert not at.exception, [e.value for e in at.exception]
     assert widget(at.selectbox, "Noise on the input").value == "salt_pepper"
     assert widget(at.selectbox, "Compare with (same image shape)").value == "shipped:denoising_ae"
@@ -284,11 +286,7 @@ def test_a_reconstruct_link_reproduces_the_view():
 def test_latent_starts_each_model_from_its_own_view_and_links_keep_it():
     link = {"model": "shipped:conv_vae_z2", "seed": "5", "grid": "9", "samples": "8", "a": "3", "b": "17",
             "steps": "5"}
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in link.items():
-        at.query_params[k] = v
-    at.switch_page("pages/latent.py")
-    at.run()
+    at = open_link("pages/latent.py", link)
     assert not at.exception, [e.value for e in at.exception]
     assert widget(at.slider, "Manifold grid size").value == 9 and widget(at.slider, "Steps").value == 5
     assert widget(at.number_input, "To test image").value == 17

@@ -137,6 +137,13 @@ def set_url(**values) -> None:
             st.query_params[k] = str(v)
 
 
+def sections(parts) -> None:
+    """A page of numbered sections: (title, draw) pairs, each under its own header (the Labs, Inside)."""
+    for number, (title, draw) in enumerate(parts, start=1):
+        st.header(f"{number} · {title}", divider="gray")
+        draw()
+
+
 # --- model picker -------------------------------------------------------------------------------------
 
 
