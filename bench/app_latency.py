@@ -68,20 +68,20 @@ def nudge_slider(page, label: str, last: bool = False, key: str = "ArrowRight"):
 
 def interactions(page, url: str, repeats: int) -> dict:
     """The main interactions, each on a page opened by URL: reconstruct a bigger grid, project the test codes of a
-    16-D model with t-SNE and back to PCA, recompute the overlap map of stacked layers, and three Evaluation Lab
+    20-D model with t-SNE and back to PCA, recompute the overlap map of stacked layers, and three Evaluation Lab
     controls (each reruns only its own section)."""
     out = {}
     page.goto(f"{url}/reconstruct?model=shipped:conv_vae_z2")
     settle(page, 300_000)
     out["Reconstruct: one more image in the grid"] = [rerun_seconds(page, nudge_slider(page, "Images"))
                                                       for _ in range(repeats)]
-    page.goto(f"{url}/latent?model=shipped:conv_vae_z16&proj=pca")
+    page.goto(f"{url}/latent?model=shipped:conv_vae_z20&proj=pca")
     settle(page, 300_000)
     radio = lambda name: lambda: page.locator("[data-testid='stRadio']").get_by_text(name, exact=True).click()  # noqa
-    out["Latent: project 1,000 16-D codes with t-SNE"] = []
+    out["Latent: project 1,000 20-D codes with t-SNE"] = []
     out["Latent: back to PCA"] = []
     for _ in range(repeats):
-        out["Latent: project 1,000 16-D codes with t-SNE"].append(rerun_seconds(page, radio("t-SNE")))
+        out["Latent: project 1,000 20-D codes with t-SNE"].append(rerun_seconds(page, radio("t-SNE")))
         out["Latent: back to PCA"].append(rerun_seconds(page, radio("PCA")))
     page.goto(f"{url}/checkerboard")
     settle(page, 300_000)

@@ -291,7 +291,7 @@ def test_latent_starts_each_model_from_its_own_view_and_links_keep_it():
     assert widget(at.slider, "Manifold grid size").value == 9 and widget(at.slider, "Steps").value == 5
     assert widget(at.number_input, "To test image").value == 17
     assert {k: query(at, k) for k in link} == {**link}
-    widget(at.selectbox, "Model").set_value("shipped:conv_vae_z16")  # 16-D: PCA, not the 2-D view's raw dims
+    widget(at.selectbox, "Model").set_value("shipped:conv_vae_z20")  # 20-D: PCA, not the 2-D view's raw dims
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert widget(at.radio, "Projection").value == "pca"
@@ -332,6 +332,18 @@ def test_a_guided_link_wins_over_the_model_picked_before():
     assert widget(at.selectbox, "Model").value == "shipped:conv_ae"
 
 
+def test_inside_the_models_compares_code_sizes_with_the_numbers_they_were_built_with():
+    from ui.sizes import SIZES
+
+    at = open_link("pages/inside.py", {"zseed": "3"})
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "code size z" in d.value.columns)
+    assert table["code size z"].tolist() == [int(n.split("_z")[1]) for n in SIZES]
+    elbo = table["-ELBO (nats)"].tolist()
+    assert elbo[0] > elbo[-1]  # a 20-number code keeps more of each digit than a 2-number one
+    assert query(at, "zseed") == "3"
+
+
 def test_inside_the_models_draws_a_2d_vae_s_codes_as_clouds():
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["model"] = "shipped:conv_vae_z2"
@@ -349,7 +361,7 @@ def test_inside_the_models_shows_every_section_or_says_why_not(model):
     at.switch_page("pages/inside.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert len(at.header) == 5
+    assert len(at.header) == 6
     notes = " ".join(i.value for i in at.info)
     assert "needs a 2-number code" in notes  # none of these three has a 2-D code
     assert ("no prior to sweep" in notes) == (model != "shipped:beta_vae")

@@ -16,7 +16,7 @@ from ui.widgets import image_rows, set_url, url_value
 
 SHOWN, MAX_SHIFT = 8, 2
 COUNTS = (200, 500, 1000, 2000)
-COMPARED = ("shipped:conv_vae_z2", "shipped:conv_vae_z4", "shipped:conv_vae_z16")  # z = 2 against larger codes
+COMPARED = ("shipped:conv_vae_z2", "shipped:conv_vae_z4", "shipped:conv_vae_z20")  # z = 2 against larger codes
 
 
 def nearest(entry, seed: int):
