@@ -43,7 +43,7 @@ def fits(points: tuple, sigma: float, seed: int) -> dict[str, dv.Fit]:
 
 
 def figure(points, sigma: float, results: dict[str, dv.Fit]) -> go.Figure:
-    axis, _, cells = dv.grid(GRID_EXTENT, 101)
+    axis, _, cells = dv.grid(GRID_EXTENT, 61)  # the drawn density: 61 x 61 looks the same as finer, and ships 3x less
     density = dv.Mixture.of(points, sigma).log_prob(cells).exp().view(len(axis), len(axis)).numpy()
     fig = make_subplots(1, 4, subplot_titles=[NAMES[o] for o in dv.OBJECTIVES], horizontal_spacing=0.04)
     theta = np.linspace(0, 2 * np.pi, 90)
