@@ -8,7 +8,7 @@ st.set_page_config(page_title="Autoencoder Studio", page_icon=":material/blur_on
 init_runtime()
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="start", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/reconstruct.py", title="Reconstruct & Denoise", icon=":material/auto_fix_high:",
             url_path="reconstruct"),
@@ -17,7 +17,9 @@ PAGES = [
     st.Page("pages/inside.py", title="Inside the Models", icon=":material/biotech:", url_path="inside"),
     st.Page("pages/evaluation.py", title="Evaluation Lab", icon=":material/balance:", url_path="evaluation"),
 ]
-page = st.navigation(PAGES)
+# The default page lives at "/"; "/home", which people type and older links use, is a hidden alias of it.
+HOME_ALIAS = st.Page(lambda: st.switch_page(PAGES[0]), title="Home", url_path="home", visibility="hidden")
+page = st.navigation([*PAGES, HOME_ALIAS])
 
 with st.sidebar:
     from ui.sidebar import sidebar

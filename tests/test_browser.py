@@ -89,6 +89,20 @@ def test_deep_link_on_a_fresh_server_shows_the_page_in_the_app_frame(browser, pa
         server.stop()
 
 
+def test_home_typed_as_a_path_opens_home(browser):
+    """'/home' is what people type (and what older links carry): a hidden alias of the default page at '/'."""
+    server = Server()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{server.url}/home")
+        settle(page)
+        assert_in_frame(page, PAGES[""][1])
+        assert page.url.split("?")[0].rstrip("/") == server.url
+        page.close()
+    finally:
+        server.stop()
+
+
 def nav(page, label):
     return page.locator("[data-testid='stSidebarNav'] a").filter(has_text=label).first
 
