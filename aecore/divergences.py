@@ -17,7 +17,7 @@ import torch
 
 OBJECTIVES = ("kl", "reverse_kl", "mmd", "js")
 MMD_BANDWIDTHS = (0.25, 0.5, 1.0, 2.0, 4.0)  # a mixture of kernels, so no single length scale decides the fit
-MIN_SIGMA = 0.25  # keeps a fitted Gaussian wider than ~1.5 cells of the default grid, which still resolves it
+MIN_SIGMA = 0.25  # keeps a fitted Gaussian wider than a cell of the default grid (0.23), which still resolves it
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def gaussian_log_density(x, mean, sigma) -> torch.Tensor:
     return -((x - mean) ** 2).sum(-1) / (2 * sigma**2) - 2 * torch.log(sigma) - math.log(2 * math.pi)
 
 
-def grid(extent: float = 7.0, cells: int = 81) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def grid(extent: float = 7.0, cells: int = 61) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Axis values (cells,) and the cell centres (cells^2, 2) of a square grid over [-extent, extent]^2."""
     axis = torch.linspace(-extent, extent, cells, dtype=torch.float32)
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")
@@ -119,8 +119,8 @@ class Fit:
     value: float  # the divergence at the fit (nats for KL and JS; MMD^2 is unitless)
 
 
-def fit_gaussians(mixture: Mixture, objectives=OBJECTIVES, seed: int = 0, steps: int = 120, starts: int = 4,
-                  extent: float = 7.0, cells: int = 81) -> dict[str, Fit]:
+def fit_gaussians(mixture: Mixture, objectives=OBJECTIVES, seed: int = 0, steps: int = 100, starts: int = 4,
+                  extent: float = 7.0, cells: int = 61) -> dict[str, Fit]:
     """For each objective, the isotropic Gaussian minimising it against the mixture: Adam from `starts` seeded starts.
 
     All objectives and starts are optimised in one batch: Adam updates each parameter from its own gradient, so

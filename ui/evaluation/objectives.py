@@ -19,7 +19,7 @@ HELP = {"kl": "maximum likelihood: the model must put mass wherever the data is,
         "js": "the symmetric divergence a GAN's discriminator estimates"}
 DEFAULT = "-2.5,-1;2.5,-1;0,2.5"  # three modes: a triangle
 MAX_COMPONENTS, LIMIT = 6, 4.0
-GRID_EXTENT, GRID_CELLS = 7.0, 81
+GRID_EXTENT, GRID_CELLS = 7.0, 61
 
 
 def parse_points(text: str) -> list[tuple[float, float]] | None:
