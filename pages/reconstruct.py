@@ -13,14 +13,15 @@ require_app_frame()
 st.title("Reconstruct & denoise")
 entry, data = picked_model_and_data(default="shipped:denoising_ae")  # opens on denoising, the page's best case
 st.caption(f"{plain(entry.label)}. Test images from {data.info.title}; the model never saw them while training.")
-link = settings_reader(not model_changed("reconstruct", entry.key))  # another model: its own defaults
+from_link = not model_changed("reconstruct", entry.key)  # after a switch of model: that model's own defaults
+link = settings_reader(from_link)
 
 c1, c2, c3, c4 = st.columns(4)
 count = c1.slider("Images", 4, 24, url_value("n", 10, cast=int, bounds=(4, 24)))
 seed = c2.number_input("Seed (which images)", 0, 10**6, url_value("seed", 0, cast=int, bounds=(0, 10**6)))
 kinds = list(NOISE_KINDS)
 trained_noise = entry.checkpoint.config.noise
-noise0 = url_noise("noise", trained_noise, max_level=1.0) if link is url_value else Noise.parse(trained_noise)
+noise0 = url_noise("noise", trained_noise, max_level=1.0) if from_link else Noise.parse(trained_noise)
 kind = c3.selectbox("Noise on the input", kinds, kinds.index(noise0.kind), format_func=glossary.NOISE_LABELS.get,
                     key=f"noise_kind_{entry.key}",
                     help="Starts at the noise the model was trained with. " + glossary.NOISE_EXPLAINED)

@@ -8,7 +8,7 @@ from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
 from aecore.noise import NOISE_KINDS, Noise
 from aecore.viz import loss_curves
 from ui import config, glossary, training
-from ui.widgets import fmt_seconds, image_rows, require_app_frame, set_url, url_noise, url_value
+from ui.widgets import fmt_seconds, image_rows, require_app_frame, set_url, settings_reader, url_noise, url_value
 
 require_app_frame()
 st.title("Train an autoencoder")
@@ -35,7 +35,7 @@ def settings_form():
         # A link's settings belong to the model it names: on switching models, the new model's defaults apply
         # (its widgets are keyed by model, so each model also keeps what the visitor set for it).
         linked = url_value("preset", "conv_vae", names) == preset_name
-        link = url_value if linked else (lambda name, default, *a, **k: default)
+        link = settings_reader(linked)
         st.caption(preset.description)
         datasets = list(DATASETS)
         dataset_name = st.selectbox(

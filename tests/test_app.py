@@ -6,6 +6,7 @@ import time
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from apptest import follow_link, open_link, query
 from waiting import wait_for
 
 PAGES = ["pages/home.py", "pages/train.py", "pages/reconstruct.py", "pages/latent.py", "pages/checkerboard.py",
@@ -15,16 +16,6 @@ APP = "../app.py"  # AppTest resolves relative paths against this file
 
 def new_app() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    return at
-
-
-def open_link(page: str, link: dict) -> AppTest:
-    """A fresh session that arrives on `page` by a URL carrying `link` as its query string."""
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in link.items():
-        at.query_params[k] = v
-    at.switch_page(page)
     at.run()
     return at
 
@@ -214,11 +205,6 @@ def test_session_state_is_kept_only_through_ui_session():
     assert not offenders, offenders
 
 
-def query(at, key):
-    value = at.query_params.get(key)
-    return value[0] if isinstance(value, list) else value
-
-
 def test_switching_models_applies_the_new_models_own_defaults():
     """A link's settings belong to the model it names: choosing another model must not carry z, noise or epochs
     over (a Denoising AE once trained with no noise because the Conv VAE's "none" was still in the URL)."""
@@ -308,10 +294,7 @@ def test_each_guided_step_opens_its_page_with_its_settings(number):
     at = new_app()
     assert not at.exception, [e.value for e in at.exception]
     assert any(s.value.startswith(f"{number} · ") for s in at.subheader)
-    for k, v in step.query.items():
-        at.query_params[k] = v
-    at.switch_page(step.page)
-    at.run()
+    follow_link(at, step.page, step.query)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     for k, v in step.query.items():  # the page took the step's settings (and keeps them in its URL)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
+from apptest import open_link
 
 from aecore.checkpoints import MAX_INFLATED_BYTES, CheckpointError, load_checkpoint
 from aecore.events import History
@@ -187,11 +187,7 @@ CASES = [(page, query) for page, queries in DEEP_LINKS.items() for query in quer
 @pytest.mark.parametrize("page,query", CASES, ids=[f"{p[6:-3]}-{'&'.join(f'{k}={v[:12]}' for k, v in q.items())}"
                                                    for p, q in CASES])
 def test_a_deep_link_out_of_range_opens_the_page_with_defaults(page, query):
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.switch_page(page)
-    at.run()
+    at = open_link(page, query)
     assert not at.exception, [e.value for e in at.exception]
     assert at.title
     for number in [*at.number_input, *at.slider]:  # every widget was given a value in its own range

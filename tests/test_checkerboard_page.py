@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
+from apptest import open_link, query
 from streamlit.testing.v1 import AppTest
 
 from aecore import checkerboard as cb
@@ -412,11 +413,7 @@ LAB_LINK = {"cbin": "random", "cbk": "5", "cbs": "3", "cbp": "1", "cbop": "0", "
 
 
 def test_a_lab_link_reproduces_every_section():
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in LAB_LINK.items():
-        at.query_params[k] = v
-    at.switch_page(PAGE)
-    at.run()
+    at = open_link(PAGE, LAB_LINK)
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="cb_input").value == "random"
     assert [at.slider(key=k).value for k in ("cb_kernel", "cb_stride", "cb_padding", "cb_rows", "cb_cols")] == \
@@ -426,18 +423,13 @@ def test_a_lab_link_reproduces_every_section():
     assert at.radio(key="cb_latent").value == "constant" and at.toggle(key="cb_stretch").value is False
     assert at.number_input(key="cb_first").value == 16 and at.slider(key="cb_pick").value == 3
     assert at.radio(key="cb_crop_at").value == "corner" and at.radio(key="cb_spec_of").value == "difference"
-    got = {k: at.query_params[k][0] if isinstance(at.query_params[k], list) else at.query_params[k] for k in LAB_LINK}
-    assert got == LAB_LINK
+    assert {k: query(at, k) for k in LAB_LINK} == LAB_LINK
 
 
 @pytest.mark.parametrize("bad", [{"cbk": "99"}, {"cbin": "evil"}, {"cbsk": "7"}, {"cbstretch": "yes"},
                                  {"cbfirst": "-8"}, {"cbrs": "1e99"}, {"cbcrop": "<b>"}])
 def test_a_bad_lab_link_falls_back_to_defaults(bad):
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in bad.items():
-        at.query_params[k] = v
-    at.switch_page(PAGE)
-    at.run()
+    at = open_link(PAGE, bad)
     assert not at.exception, [e.value for e in at.exception]
     assert at.slider(key="cb_kernel").value == 3 and at.select_slider(key="cb_stack_kernel").value == 3
     assert at.toggle(key="cb_stretch").value is True and at.number_input(key="cb_first").value == 0

@@ -1,6 +1,7 @@
 """The Evaluation Lab through AppTest: every section renders from a deep link that sets every control, the link's
 values reach the widgets and stay in the URL, and the numbers shown are the module's, for the settings linked."""
 import pytest
+from apptest import open_link, query
 from streamlit.testing.v1 import AppTest
 
 pytestmark = pytest.mark.slow
@@ -13,17 +14,8 @@ HEADERS = ["1 · What the objective does to the fit", "2 · Log-likelihood is th
            "5 · Memorisation and mode collapse", "6 · From a Gaussian to anything"]
 
 
-def query(at, key):
-    value = at.query_params[key]
-    return value[0] if isinstance(value, list) else value
-
-
 def test_a_deep_link_sets_every_section_and_round_trips():
-    at = AppTest.from_file("../app.py", default_timeout=300)
-    for key, value in LINK.items():
-        at.query_params[key] = value
-    at.switch_page("pages/evaluation.py")
-    at.run()
+    at = open_link("pages/evaluation.py", LINK, timeout=300)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert [h.value for h in at.header] == HEADERS

@@ -82,7 +82,7 @@ def test_upsampling_variants_differ_only_in_the_upsampling_layers():
 
 
 def test_subpixel_icnr_starts_like_nearest_upsampling():
-    from aecore.models import SubPixelUpsample
+    from aecore.upsampling import SubPixelUpsample
 
     block = SubPixelUpsample(3, 2)
     y = block(torch.rand(1, 3, 5, 5))

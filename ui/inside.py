@@ -133,28 +133,27 @@ def filters(entry: ModelEntry, data) -> None:
     st.markdown("**Does training on noise make filters sharper?** The source says denoising autoencoders learn "
                 "sharper, more edge-like filters. Measured on the shipped conv AE and denoising AE (same "
                 "architecture, same data; one trained on clean images, one on Gaussian noise σ = 0.5):")
-    rows = _filter_comparison()
-    if rows:
-        st.dataframe(rows, hide_index=True, column_config={"high-frequency share": st.column_config.TextColumn(
-            help="Share of a filter's spectral energy above a quarter cycle per pixel (half the highest frequency "
-                 "a pixel grid holds), averaged over the first layer's filters: higher is sharper.")})
-        clean, noisy = (float(r["high-frequency share"].split()[0]) for r in rows)
+    shares = _filter_shares()
+    if shares:
+        st.dataframe([{"model": name, "high-frequency share": f"{v.mean():.3f} ± {v.std():.3f}", "filters": len(v)}
+                      for name, v in shares.items()], hide_index=True, column_config={
+            "high-frequency share": st.column_config.TextColumn(
+                help="Share of a filter's spectral energy above a quarter cycle per pixel (half the highest frequency "
+                     "a pixel grid holds), averaged over the first layer's filters: higher is sharper.")})
+        clean, noisy = (v.mean().item() for v in shares.values())
         st.caption(f"On these two models the denoising AE's first-layer filters are "
                    f"{'sharper' if noisy > clean else 'not sharper: slightly smoother'} ({noisy:.3f} against "
                    f"{clean:.3f}). The claim need not hold for every network; the table says what it is for these.")
 
 
 @st.cache_resource(show_spinner=False)
-def _filter_comparison() -> list[dict]:
+def _filter_shares() -> dict[str, torch.Tensor]:
+    """High-frequency share of each first-layer filter: the clean conv AE's, then the denoising AE's ({} if absent)."""
     models = shipped_models()
-    rows = []
-    for key, name in (("shipped:conv_ae", "conv AE (clean images)"), ("shipped:denoising_ae", "denoising AE")):
-        if key not in models:
-            return []
-        share = an.high_frequency_share(an.first_conv(models[key].model).weight)
-        rows.append({"model": name, "high-frequency share": f"{share.mean():.3f} ± {share.std():.3f}",
-                     "filters": len(share)})
-    return rows
+    pairs = (("shipped:conv_ae", "conv AE (clean images)"), ("shipped:denoising_ae", "denoising AE"))
+    if any(key not in models for key, _ in pairs):
+        return {}
+    return {name: an.high_frequency_share(an.first_conv(models[key].model).weight) for key, name in pairs}
 
 
 @st.cache_resource(show_spinner="Fitting PCA…")

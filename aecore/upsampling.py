@@ -1,0 +1,60 @@
+"""Upsampling layers: the one place the conv decoders differ in the checkerboard comparison. Each doubles the
+spatial size (or doubles it plus one) with a transposed convolution, a resize and a convolution, or sub-pixel
+convolution.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+UPSAMPLE_MODES = ("transposed", "transposed4", "nearest", "bilinear", "subpixel")
+UPSAMPLE_HELP = {
+    "transposed": "transposed conv, kernel 3, stride 2 (the lecture's)",
+    "transposed4": "transposed conv, kernel 4, stride 2",
+    "nearest": "nearest-neighbour resize, then 3x3 conv",
+    "bilinear": "bilinear resize, then 3x3 conv",
+    "subpixel": "3x3 conv to 4x channels, then PixelShuffle (ICNR init)",
+}
+
+
+def upsample_block(cin: int, cout: int, mode: str, size_in: tuple[int, int], size_out: tuple[int, int]) -> nn.Module:
+    """Double the spatial size (size_out is 2*size_in or 2*size_in + 1 per axis) with the chosen method."""
+    extra = tuple(o - 2 * i for i, o in zip(size_in, size_out))
+    if any(e not in (0, 1) for e in extra):
+        from .models import SpecError  # here, not at the top: models imports this module
+
+        raise SpecError(f"upsampling goes from {size_in} to 2x or 2x+1, not {size_out}")
+    if mode == "transposed":  # k3 s2: out = 2k + 1 - 2p + op
+        pad = tuple(1 - e for e in extra)
+        return nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=pad, output_padding=pad)
+    if mode == "transposed4":  # k4 s2 p1: out = 2k + op
+        return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, output_padding=extra)
+    if mode in ("nearest", "bilinear"):
+        resize = nn.Upsample(size=size_out, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+        return nn.Sequential(resize, nn.Conv2d(cin, cout, 3, padding=1))
+    return SubPixelUpsample(cin, cout, extra)
+
+
+class SubPixelUpsample(nn.Module):
+    """3x3 conv to 4*cout channels, PixelShuffle(2); ICNR init so it starts as nearest-resize + conv.
+
+    For odd targets (2k+1) the last row/column is replicated, like the transposed conv's output_padding.
+    """
+
+    def __init__(self, cin: int, cout: int, extra: tuple[int, int] = (0, 0)):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout * 4, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.pad = (0, extra[1], 0, extra[0])
+        self._icnr_init(cout)
+
+    @torch.no_grad()
+    def _icnr_init(self, cout: int) -> None:
+        base = nn.Conv2d(self.conv.in_channels, cout, 3, padding=1)
+        # PixelShuffle takes channels c*4 .. c*4+3 to the 2x2 block of output channel c: give them one kernel.
+        self.conv.weight.copy_(base.weight.repeat_interleave(4, dim=0))
+        self.conv.bias.copy_(base.bias.repeat_interleave(4, dim=0))
+
+    def forward(self, x):
+        y = self.shuffle(self.conv(x))
+        return nn.functional.pad(y, self.pad, mode="replicate") if any(self.pad) else y
