@@ -433,3 +433,13 @@ def test_a_bad_lab_link_falls_back_to_defaults(bad):
     assert not at.exception, [e.value for e in at.exception]
     assert at.slider(key="cb_kernel").value == 3 and at.select_slider(key="cb_stack_kernel").value == 3
     assert at.toggle(key="cb_stretch").value is True and at.number_input(key="cb_first").value == 0
+
+
+def test_a_lab_control_writes_its_value_into_the_url():
+    """The round trip above keeps what the link carried; this checks the page writes what the visitor changes."""
+    at = open_link(PAGE, {})
+    at.select_slider(key="cb_stack_kernel").set_value(5).run()
+    at.radio(key="cb_latent").set_value("constant").run()
+    at.slider(key="cb_kernel").set_value(4).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert (query(at, "cbsk"), query(at, "cblat"), query(at, "cbk")) == ("5", "constant", "4")

@@ -15,6 +15,9 @@ def test_every_reported_metric_has_a_plain_name(mnist):
         shown = {r["metric"] for r in rows}
         assert len(rows) == sum(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values())
         assert not [n for n in shown if re.search(r"\w_\w", n)], shown  # no code names such as neg_elbo
+        numeric = [k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        unnamed = [k for k in numeric if k not in glossary.METRIC_NAMES and not re.fullmatch(r"iw_nll_k\d+", k)]
+        assert not unnamed, unnamed  # a new metric needs a plain name, not its key with spaces
         assert all(r["value"] for r in rows)
 
 

@@ -159,9 +159,7 @@ def model_picker(where=st.sidebar, default: str | None = None) -> ModelEntry | N
     if linked is not None and linked not in keys and session.picked_model.get() is None:
         where.warning(f"The link names a model that is not here ({plain(linked[:60])}): a model trained in another "
                       "session lives only there. Showing another one.", icon=":material/link_off:")
-    if linked in keys and linked != session.picked_model.get():
-        session.model_box.set(linked)  # a link (a guided step, a shared URL) names a model: it wins over the box
-    wanted = linked if linked in keys else session.picked_model.get() or default
+    wanted = linked if linked in keys else session.picked_model.get() or default  # a link names a model: it wins
     # the box's own state, where it has one, decides; an index as well would be a second, conflicting default
     index = 0 if session.model_box.get() in keys else keys.index(wanted) if wanted in keys else 0
     key = where.selectbox("Model", keys, index=index, format_func=lambda k: models[k].label, key=session.model_box.key,
