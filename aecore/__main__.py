@@ -89,12 +89,16 @@ def cmd_train(args) -> int:
         extra["selection"] = {"val_loss": result.selection.val.get("loss", []),
                               "train_seconds": round(result.selection.seconds, 2)}
         extra["refit_images"] = len(data.train_x)
+    if args.half_weights:  # before the evaluation: the metrics describe the model as stored
+        checkpoints.round_weights(result.model, "float16")
+        extra["weights_dtype"] = "float16"
     if distributed.world_size() > 1:
         extra["processes"] = distributed.world_size()
         if not distributed.is_main():  # rank 0 evaluates and writes; the others are done
             distributed.shutdown()
             return 1 if failure else 0
-    ckpt = checkpoints.Checkpoint(result.model, preset.name, args.dataset, cfg, history=result.history, extra=extra)
+    ckpt = checkpoints.Checkpoint(result.model, preset.name, args.dataset, cfg, history=result.history, extra=extra,
+                                  timelapse=result.timelapse)
     try:  # the same evaluation as `eval`: the probe on the codes learns from the whole training split
         ckpt.metrics = evaluate_model(result.model.cpu(), data, cfg, iw_samples=args.iw_samples)
     except BaseException:  # a failing evaluation (a bug, Ctrl-C) must not cost the trained weights
@@ -169,7 +173,7 @@ def _fit(spec, cfg, data, val_x, args, refit_x=None):
                 epoch=event.epoch, test_loss=f"{event.test.get('loss', float('nan')):.2f}")
     try:
         return fit(model, data.train_x, data.test_x, cfg, val_x=val_x, keep_best=args.keep_best,
-                   refit_x=refit_x, on_event=show), None
+                   refit_x=refit_x, on_event=show, timelapse=True), None
     except TrainingError as e:
         if not seen[0].epoch:  # no epoch finished: nothing trained worth keeping, a plain error
             raise TrainingError(f"{e} Nothing was written: no epoch finished.") from None

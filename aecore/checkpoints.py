@@ -18,15 +18,21 @@ from pathlib import Path
 import torch
 
 from .models import Autoencoder, ModelSpec, SpecError, build_model
+from .timelapse import Timelapse
 from .train import History, TrainConfig
 
 FORMAT, VERSION = "aecore-checkpoint", 1
 SUFFIX = ".pt"
 KEYS = {"format", "version", "meta", "state_dict"}
+OPTIONAL_KEYS = {"timelapse"}  # a training time-lapse (timelapse.py), absent from older files
+# Weights may be stored in half precision (extra["weights_dtype"] = "float16", the CLI's --half-weights): the model
+# was rounded to those values before it was evaluated, so loading them back into float32 gives that exact model.
+WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 # Inflated size of the whole archive: the largest shipped checkpoint is 6 MB, the largest spec models.py allows
 # ~100 MB. Checked from the zip's directory before torch.load inflates anything (a deflated member can be huge).
 MAX_INFLATED_BYTES = 160 * 2**20
 MAX_META_CHARS, MAX_NAME_CHARS = 8 * 2**20, 120
+MAX_STEP_POINTS = 1000  # per-step losses kept in a file (History.thinned)
 
 
 class CheckpointError(ValueError):
@@ -43,6 +49,7 @@ class Checkpoint:
     metrics: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # e.g. the command that reproduces it, training seconds
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    timelapse: Timelapse | None = None
 
     @property
     def spec(self) -> ModelSpec:
@@ -50,16 +57,31 @@ class Checkpoint:
 
     def meta(self) -> dict:
         return {"model_name": self.model_name, "dataset": self.dataset, "spec": self.spec.to_dict(),
-                "config": self.config.to_dict(), "history": self.history.to_dict(), "metrics": self.metrics,
+                "config": self.config.to_dict(), "history": self.history.thinned(MAX_STEP_POINTS).to_dict(),
+                "metrics": self.metrics,
                 "extra": self.extra, "created": self.created}
 
 
 def to_bytes(ckpt: Checkpoint) -> bytes:
     """The checkpoint file's contents (for a download button)."""
-    state = {k: v.detach().cpu().contiguous() for k, v in ckpt.model.state_dict().items()}
+    dtype = WEIGHT_DTYPES[ckpt.extra.get("weights_dtype", "float32")]
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in ckpt.model.state_dict().items()}
+    payload = {"format": FORMAT, "version": VERSION, "meta": json.dumps(ckpt.meta()), "state_dict": state}
+    if ckpt.timelapse is not None:
+        payload["timelapse"] = ckpt.timelapse.to_tensors()
     buf = io.BytesIO()
-    torch.save({"format": FORMAT, "version": VERSION, "meta": json.dumps(ckpt.meta()), "state_dict": state}, buf)
+    torch.save(payload, buf)
     return buf.getvalue()
+
+
+@torch.no_grad()
+def round_weights(model: torch.nn.Module, dtype_name: str) -> None:
+    """Round the model's floating-point weights to what `dtype_name` can hold (kept as float32 in memory)."""
+    dtype = WEIGHT_DTYPES[dtype_name]
+    for v in model.state_dict().values():
+        if v.is_floating_point():
+            v.copy_(v.to(dtype))
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
@@ -101,16 +123,23 @@ def load_checkpoint(source: str | Path | bytes, name: str | None = None) -> Chec
     version = payload.get("version")
     if type(version) is not int or version != VERSION:  # True == 1 and 1.0 == 1: compare the type too
         raise CheckpointError(f"{label} has checkpoint version {version!r}; this aecore reads version {VERSION}")
-    if set(payload) != KEYS:
-        odd = ", ".join(sorted(map(str, set(payload) ^ KEYS)))
+    if not KEYS <= set(payload) <= KEYS | OPTIONAL_KEYS:
+        odd = ", ".join(sorted(map(str, (set(payload) - KEYS - OPTIONAL_KEYS) | (KEYS - set(payload)))))
         raise CheckpointError(f"{label} has unexpected or missing top-level entries: {odd}")
     try:
         meta = _read_meta(payload["meta"])
         spec = ModelSpec.from_dict(meta["spec"])
         config = TrainConfig.from_dict(meta["config"])
         history = History.from_dict(meta.get("history", {}))
+        if meta.get("extra", {}).get("weights_dtype", "float32") not in WEIGHT_DTYPES:
+            raise ValueError(f"weights_dtype must be one of {', '.join(WEIGHT_DTYPES)}")
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError, SpecError, ValueError) as e:
         raise CheckpointError(f"{label} has missing or invalid metadata ({type(e).__name__}: {e})") from None
+    try:
+        timelapse = (Timelapse.from_tensors(payload["timelapse"], spec.input_shape) if "timelapse" in payload
+                     else None)
+    except ValueError as e:
+        raise CheckpointError(f"{label} has an unreadable training time-lapse ({e})") from None
     state = payload["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{label}: its weights are not a table of tensors")
@@ -125,7 +154,7 @@ def load_checkpoint(source: str | Path | bytes, name: str | None = None) -> Chec
         raise CheckpointError(f"{label}: weights do not match its model spec ({first})") from None
     model.eval()
     return Checkpoint(model, meta.get("model_name", spec.family), meta.get("dataset", "?"), config, history,
-                      meta.get("metrics", {}), meta.get("extra", {}), meta.get("created", ""))
+                      meta.get("metrics", {}), meta.get("extra", {}), meta.get("created", ""), timelapse)
 
 
 def _check_archive(stream, label: str) -> None:

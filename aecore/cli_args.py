@@ -83,6 +83,9 @@ def build_parser() -> Parser:
     t.add_argument("--refit", action="store_true",
                    help="after --keep-best picks the epoch on validation, train afresh on the whole training split "
                         "with the same seed and schedule and stop at that epoch")
+    t.add_argument("--half-weights", action="store_true",
+                   help="round the trained weights to float16 and store them so (half the file; the metrics are "
+                        "measured on the rounded model)")
     t.add_argument("--iw-samples", type=SAMPLES, default=50, help="samples for the IW-NLL estimate (0: skip)")
     t.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -26,6 +27,7 @@ class EpochEvent:
     test: dict[str, float]  # means over the test split, same objective
     elapsed_s: float
     val: dict[str, float] = field(default_factory=dict)  # means over a validation split carved from train, if any
+    frame: Any = None  # a timelapse.Frame when the run keeps a time-lapse (fit's `timelapse`)
 
 
 @dataclass
@@ -55,6 +57,15 @@ class History:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def thinned(self, limit: int) -> "History":
+        """A copy with at most `limit` per-step points, evenly spaced, the last kept (what a checkpoint stores: a
+        curve of 5,000 steps drawn 700 px wide looks the same from 1,000 points, and costs a tenth of the file)."""
+        out = History.from_dict(self.to_dict())
+        if len(self.step) > limit:
+            keep = sorted({round(i * (len(self.step) - 1) / (limit - 1)) for i in range(limit)})
+            out.step, out.step_loss = [self.step[i] for i in keep], [self.step_loss[i] for i in keep]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":

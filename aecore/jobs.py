@@ -27,6 +27,7 @@ import torch
 from . import fastpath, runtime, worker
 from .events import History, StepEvent
 from .noise import corrupt
+from .timelapse import Frame, Timelapse
 from .train import TrainConfig
 
 
@@ -108,6 +109,8 @@ class TrainingJob:
                            epochs=cfg.epochs, samples_per_s=0.0, eta_s=float("nan"), error=None, last={},
                            selected_epoch=None)
         self._history = History()
+        self._frames: list[Frame] = []  # the time-lapse, one frame per epoch
+        self._n_test = len(test_x)
         self._preview: torch.Tensor | None = None
         self._weights: bytes | None = None
         self._metrics: dict | None = None
@@ -164,6 +167,12 @@ class TrainingJob:
     def history(self) -> History:
         return self.snapshot().history
 
+    def timelapse(self) -> Timelapse | None:
+        """The run's time-lapse so far (each epoch's snapshot of fixed test images, prior samples and codes)."""
+        with self._lock:
+            frames = list(self._frames)
+        return Timelapse.from_frames(frames, self._n_test)
+
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             end = self._ended or time.perf_counter()
@@ -215,6 +224,9 @@ class TrainingJob:
                 self._weights = weights
                 if preview is not None:
                     self._preview = torch.from_numpy(preview)
+        elif kind == "frame":
+            with self._lock:
+                self._frames.append(Frame.from_arrays(payload))
         elif kind == "metrics":
             with self._lock:
                 self._metrics = payload

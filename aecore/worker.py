@@ -54,11 +54,15 @@ def main(spec: dict, weights: bytes, arrays, cfg: dict, threads, plan: dict, sto
         def report(event):
             if isinstance(event, EpochEvent):  # weights first: once the epoch shows, its weights are safe
                 out.put(("epoch", (state_bytes(model), _preview(model, preview))))
+                if event.frame is not None:
+                    out.put(("frame", event.frame.to_arrays()))
+                    event.frame = None
             else:  # between steps: the budget (re-shared as runs start and end) or one thread, whichever is faster
                 runtime.use_threads(tuner.after_step(time.perf_counter(), 1 if small else threads.value))
             out.put(("event", event))
 
-        result = fit(model, train_x, test_x, config, val_x=val_x, keep_best=keep_best, stop=stop, on_event=report)
+        result = fit(model, train_x, test_x, config, val_x=val_x, keep_best=keep_best, stop=stop, on_event=report,
+                     timelapse=True)
         status, selected = ("stopped" if result.stopped else "done"), result.selected_epoch
     except TrainingError as e:  # e.g. NaN: train() has put back the last good weights
         status, error = "error", str(e)

@@ -9,6 +9,8 @@ from aecore.noise import NOISE_KINDS, Noise
 from aecore.viz import loss_curves
 from ui import config, glossary, training
 from ui.widgets import fmt_seconds, image_rows, require_app_frame, set_url, settings_reader, url_noise, url_value
+from ui.state import all_models, dataset
+from ui.timelapse import timelapse
 
 require_app_frame()
 st.title("Train an autoencoder")
@@ -226,6 +228,10 @@ if run is not None and run.finalized:
                            icon=":material/download:", width="stretch")
         d2.page_link("pages/reconstruct.py", label="Reconstruct & denoise with it", icon=":material/auto_fix_high:")
         d3.page_link("pages/latent.py", label="Explore its latent space", icon=":material/scatter_plot:")
+        entry = all_models().get(run.entry_key)
+        if entry is not None and entry.checkpoint.timelapse is not None:
+            with st.expander("How it learned: the run's time-lapse", icon=":material/movie:"):
+                timelapse(entry, dataset(run.dataset), key="train_tl")
         if not config.SHARED:
             with st.form("save_local"):
                 name = st.text_input("Save under checkpoints/ as",

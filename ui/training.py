@@ -20,8 +20,9 @@ from ui.state import add_session_model, dataset, run_registry
 # minute or less on 2 CPU cores. The conv VAE's recipe is the one bench/time_to_quality.py measured: it reaches the
 # tutorial's 20-epoch test -ELBO (about 167 nats) several times sooner than the tutorial's own loop.
 DEFAULT_EPOCHS = {"linear_ae": 10, "mlp_ae": 10, "sparse_ae": 10, "mlp_vae": 10, "conv_vae": 12, "beta_vae": 5,
-                  "conv_ae": 2, "denoising_ae": 2}
-DEFAULT_RECIPE = {"conv_vae": dict(batch_size=32, lr=3e-3, lr_schedule="cosine")}
+                  "conv_ae": 2, "denoising_ae": 2, "conv_ae_narrow": 3, "talk_vae": 10}
+DEFAULT_RECIPE = {"conv_vae": dict(batch_size=32, lr=3e-3, lr_schedule="cosine"),
+                  "conv_ae_narrow": dict(batch_size=32)}  # the Checkerboard Lab's set (ui/checkerboard/quick_train.py)
 PLAIN_RECIPE = dict(batch_size=100, lr=1e-3, lr_schedule="constant")
 
 
@@ -113,7 +114,8 @@ def finish(run: RunInfo) -> None:
     extra = {"status": snap.status, "train_seconds": round(snap.elapsed_s, 1), "source": "app"}
     if snap.selected_epoch:
         extra["selected_epoch"] = snap.selected_epoch  # chosen on the validation split, never on test
-    ckpt = Checkpoint(run.job.model.cpu().eval(), run.preset, run.dataset, run.config, snap.history, {}, extra=extra)
+    ckpt = Checkpoint(run.job.model.cpu().eval(), run.preset, run.dataset, run.config, snap.history, {}, extra=extra,
+                      timelapse=run.job.timelapse())
     entry = add_session_model(ckpt)
     run.entry_key = entry.key
     run.file_bytes = to_bytes(ckpt)
