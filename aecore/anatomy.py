@@ -149,3 +149,26 @@ def ellipse_paths(means: torch.Tensor, sigmas: torch.Tensor, points: int = 24) -
     gap = np.full((len(xy), 1, 2), np.nan)
     path = np.concatenate([xy, gap], 1).reshape(-1, 2)
     return path[:, 0], path[:, 1]
+
+
+@dataclass(frozen=True)
+class CopyTest:
+    """How much an AE copies: its reconstructions of clean images, and what it does with noise added to them."""
+
+    latent_dim: int
+    pixels: int
+    clean_psnr: float  # reconstructions of the clean test images (dB)
+    denoised_psnr: float  # reconstructions of the noisy images, against the clean ones (dB)
+    noisy_psnr: float  # the noisy images themselves, against the clean ones (dB)
+    noise_passed: float  # share of the input noise's energy that reaches the output: |f(x+n) - f(x)|² / |n|²
+
+
+@torch.no_grad()
+def copy_test(model, x: torch.Tensor, noisy: torch.Tensor) -> CopyTest:
+    """An AE whose code is not smaller than its input can learn the identity: it copies, noise included."""
+    from .metrics import psnr_per_image
+
+    clean_out, noisy_out = model.reconstruct(x), model.reconstruct(noisy)
+    passed = (noisy_out - clean_out).pow(2).sum() / (noisy - x).pow(2).sum().clamp_min(1e-12)
+    return CopyTest(model.spec.latent_dim, x[0].numel(), float(psnr_per_image(clean_out, x).mean()),
+                    float(psnr_per_image(noisy_out, x).mean()), float(psnr_per_image(noisy, x).mean()), float(passed))

@@ -19,12 +19,15 @@ class ModelPreset:
     family: str
     latent_dim: int
     variational: bool = False
+    width: int | None = None  # conv AE channel width (ModelSpec.width) where it differs from the default
+    hidden: tuple[int, ...] | None = None  # MLP widths (ModelSpec.hidden) where they differ from the default
     train: dict = field(default_factory=dict)  # TrainConfig defaults that define the variant
 
     def spec(self, input_shape, latent_dim: int | None = None, upsample: str = "transposed") -> ModelSpec:
         return ModelSpec(self.family, tuple(input_shape),
                          self.latent_dim if latent_dim is None else latent_dim, self.variational,
-                         upsample=upsample)
+                         upsample=upsample, **({"width": self.width} if self.width else {}),
+                         **({"hidden": self.hidden} if self.hidden else {}))
 
     def config(self, **overrides) -> TrainConfig:
         """The preset's defaults, overridden by any non-None keyword (e.g. from the CLI or the page)."""
@@ -39,12 +42,17 @@ MODELS: dict[str, ModelPreset] = {p.name: p for p in [
                 train=dict(recon="mse")),
     ModelPreset("conv_ae", "Conv AE", "The lecture's conv/BN/pool encoder and transposed-conv decoder, "
                 "with a real latent bottleneck.", "conv_ae", 32, train=dict(recon="mse")),
+    ModelPreset("conv_ae_narrow", "Narrow conv AE", "The conv AE with half the channels (8-128 instead of 16-256) "
+                "and an 8-number code: a fifth of the weights, trains in seconds; the Checkerboard Lab compares "
+                "its upsampling layers.", "conv_ae", 8, width=8, train=dict(recon="mse")),
     ModelPreset("denoising_ae", "Denoising AE", "Conv AE trained to restore clean images from noisy inputs.",
                 "conv_ae", 32, train=dict(recon="mse", noise="gaussian:0.5")),
     ModelPreset("sparse_ae", "Sparse AE", "MLP AE with a wide code and an L1 penalty that keeps most units off.",
                 "mlp", 64, train=dict(recon="mse", sparsity=0.05)),
     ModelPreset("mlp_vae", "MLP VAE", "784-512-256-z VAE with a Bernoulli decoder; loss = -ELBO.",
                 "mlp", 2, True, train=dict(recon="bce")),
+    ModelPreset("talk_vae", "The talk's MLP VAE", "784-500-z with ReLU and a 20-number code, as in the talk; a "
+                "Bernoulli decoder, loss = -ELBO.", "mlp", 20, True, hidden=(500,), train=dict(recon="bce")),
     ModelPreset("conv_vae", "Conv VAE", "The lecture's conv VAE exactly (96,677 parameters at z = 2).",
                 "conv_vae", 2, True, train=dict(recon="bce")),
     ModelPreset("lecture_vae", "Lecture's conv VAE (as written)", "The first lecture's code: Conv(1,8)-ReLU-BN-pool, "

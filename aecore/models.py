@@ -23,6 +23,7 @@ FAMILIES = ("linear", "mlp", "conv_ae", "conv_vae", "lecture_vae")
 # image's activations to tens of MB (a conv layer holds at most 64 x 128 x 128 floats per image).
 MAX_CHANNELS, MAX_SIDE, MAX_LATENT = 4, 128, 4096
 MAX_HIDDEN_LAYERS, MAX_WIDTH, MAX_PARAMETERS = 8, 8192, 25_000_000
+MAX_WIDTH_CONV = 64  # the conv AE's widest layer has 16x as many channels
 
 
 class SpecError(ValueError):
@@ -39,6 +40,7 @@ class ModelSpec:
     variational: bool = False
     hidden: tuple[int, ...] = (512, 256)  # MLP widths, encoder side (decoder mirrors them)
     upsample: str = "transposed"  # conv decoders only
+    width: int = 16  # conv AE only: channels of its first conv layer; the next are 2x, 4x, 8x and 16x as many
 
     def __post_init__(self):
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
@@ -58,6 +60,8 @@ class ModelSpec:
                             f"pixels, got {self.input_shape}")
         if not 1 <= self.latent_dim <= MAX_LATENT:
             raise SpecError(f"latent size must be between 1 and {MAX_LATENT}, got {self.latent_dim}")
+        if not 1 <= self.width <= MAX_WIDTH_CONV:
+            raise SpecError(f"conv width must be between 1 and {MAX_WIDTH_CONV}, got {self.width}")
         if len(self.hidden) > MAX_HIDDEN_LAYERS or any(not 1 <= width <= MAX_WIDTH for width in self.hidden):
             raise SpecError(f"hidden layers must be at most {MAX_HIDDEN_LAYERS} widths of 1-{MAX_WIDTH}, "
                             f"got {list(self.hidden)}")
@@ -92,7 +96,7 @@ class ModelSpec:
             raise SpecError(f"unknown spec fields: {', '.join(sorted(unknown))}")
         whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
         checks = {"family": lambda v: isinstance(v, str), "upsample": lambda v: isinstance(v, str),
-                  "variational": lambda v: isinstance(v, bool), "latent_dim": whole,
+                  "variational": lambda v: isinstance(v, bool), "latent_dim": whole, "width": whole,
                   "input_shape": lambda v: isinstance(v, (list, tuple)) and all(whole(s) for s in v),
                   "hidden": lambda v: isinstance(v, (list, tuple)) and len(v) <= MAX_HIDDEN_LAYERS
                   and all(whole(s) for s in v)}
@@ -199,13 +203,14 @@ def build_encoder(spec: ModelSpec) -> tuple[nn.Module, int]:
             layers += [nn.Linear(width, size), nn.ReLU()]
             width = size
         return nn.Sequential(*layers), width
-    if spec.family == "conv_ae":  # the lecture's conv/ReLU/BN/pool encoder
+    if spec.family == "conv_ae":  # the lecture's conv/ReLU/BN/pool encoder (widths 16-256 at the default width)
+        k = spec.width
         layers = []
-        for cin, cout in [(c, 16), (16, 32), (32, 64)]:
+        for cin, cout in [(c, k), (k, 2 * k), (2 * k, 4 * k)]:
             layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(cout)]
-        layers += [nn.MaxPool2d(2), nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(128)]
-        layers += [nn.MaxPool2d(2), nn.Conv2d(128, 256, 3, padding=1), nn.ReLU(), nn.Flatten()]
-        return nn.Sequential(*layers), 256 * (h // 4) * (w // 4)
+        layers += [nn.MaxPool2d(2), nn.Conv2d(4 * k, 8 * k, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(8 * k)]
+        layers += [nn.MaxPool2d(2), nn.Conv2d(8 * k, 16 * k, 3, padding=1), nn.ReLU(), nn.Flatten()]
+        return nn.Sequential(*layers), 16 * k * (h // 4) * (w // 4)
     if spec.family == "lecture_vae":  # the first lecture's code as written: conv/ReLU/BN/pool twice, conv, 800 units
         layers = [nn.Conv2d(c, 8, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(8), nn.MaxPool2d(2),
                   nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(16), nn.MaxPool2d(2),
@@ -232,12 +237,13 @@ def build_decoder(spec: ModelSpec) -> nn.Module:
         return nn.Sequential(*layers, nn.Linear(width, c * h * w), nn.Unflatten(1, (c, h, w)))
     h4, w4, up = h // 4, w // 4, spec.upsample
     if spec.family == "conv_ae":  # mirror of the lecture's decoder: up (x2), two same-size convs, up (x2)
+        k = spec.width
         return nn.Sequential(
-            nn.Linear(z, 256 * h4 * w4), nn.ReLU(), nn.Unflatten(1, (256, h4, w4)),
-            upsample_block(256, 128, up, (h4, w4), (2 * h4, 2 * w4)), nn.ReLU(), nn.BatchNorm2d(128),
-            nn.ConvTranspose2d(128, 64, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(64),
-            nn.ConvTranspose2d(64, 16, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(16),
-            upsample_block(16, c, up, (2 * h4, 2 * w4), (h, w)),
+            nn.Linear(z, 16 * k * h4 * w4), nn.ReLU(), nn.Unflatten(1, (16 * k, h4, w4)),
+            upsample_block(16 * k, 8 * k, up, (h4, w4), (2 * h4, 2 * w4)), nn.ReLU(), nn.BatchNorm2d(8 * k),
+            nn.ConvTranspose2d(8 * k, 4 * k, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(4 * k),
+            nn.ConvTranspose2d(4 * k, k, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(k),
+            upsample_block(k, c, up, (2 * h4, 2 * w4), (h, w)),
         )
     if spec.family == "lecture_vae":  # its mirror: 800 units, then two transposed convs (x2 each) back to H x W
         return nn.Sequential(

@@ -4,17 +4,20 @@ sections in ui/inside.py."""
 import streamlit as st
 
 from ui import inside, sizes
+from ui.timelapse import timelapse
 from ui.widgets import picked_model_and_data, require_app_frame, sections
 
 require_app_frame()
 st.title("Inside the models")
 entry, data = picked_model_and_data()
-st.caption("What a trained autoencoder is made of and what it has learned. Sections 1-4 follow the model picked in "
-           "the sidebar; section 5 compares the shipped linear AE with PCA, section 6 the shipped conv VAEs' code "
-           "sizes.")
-sections([("Layer by layer", lambda: inside.layers(entry)),
+st.caption("What a trained autoencoder is made of and what it has learned. Sections 1-5 follow the model picked in "
+           "the sidebar; sections 6-7 compare the shipped linear AEs with PCA and with "
+           "each other, section 8 the shipped conv VAEs' code sizes.")
+sections([("How it learned: a time-lapse of training", lambda: timelapse(entry, data)),
+          ("Layer by layer", lambda: inside.layers(entry)),
           ("A code is a point (AE) or a cloud (VAE)", lambda: inside.clouds(entry, data)),
           ("One latent dimension at a time", lambda: inside.traversal(entry, data)),
           ("What the first layer learns", lambda: inside.filters(entry, data)),
           ("A linear autoencoder is close to PCA", inside.pca),
+          ("A code bigger than its input copies", inside.overcomplete),
           ("How big should the code be?", sizes.latent_sizes)])

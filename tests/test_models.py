@@ -98,8 +98,20 @@ def test_spec_is_json_serialisable_and_round_trips():
 
 @pytest.mark.parametrize("bad", [
     dict(family="rnn"), dict(family="conv_vae", input_shape=(1, 30, 30)), dict(family="mlp", latent_dim=0),
-    dict(family="conv_ae", upsample="magic"),
+    dict(family="conv_ae", upsample="magic"), dict(family="conv_ae", width=0), dict(family="conv_ae", width=65),
 ])
 def test_bad_specs_are_refused_with_a_message(bad):
     with pytest.raises(SpecError, match=r"\w+"):
         ModelSpec(**bad)
+
+
+def test_the_conv_ae_width_scales_every_layer_and_survives_json():
+    narrow, wide = (ModelSpec("conv_ae", (1, 28, 28), 8, width=w) for w in (8, 16))
+    convs = lambda spec: [m.out_channels for m in build_model(spec).modules()  # noqa: E731
+                          if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
+    assert convs(wide)[:5] == [16, 32, 64, 128, 256] and convs(narrow)[:5] == [8, 16, 32, 64, 128]
+    assert convs(narrow)[5:] == [64, 32, 8, 1]  # the decoder mirrors it down to one channel
+    assert ModelSpec.from_dict(json.loads(narrow.to_json())) == narrow
+    with pytest.raises(SpecError, match="width"):
+        ModelSpec.from_dict({**narrow.to_dict(), "width": "8"})
+    assert ModelSpec.from_dict({k: v for k, v in wide.to_dict().items() if k != "width"}) == wide  # older files

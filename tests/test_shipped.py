@@ -6,6 +6,7 @@ import pytest
 from aecore.checkpoints import list_checkpoints, load_checkpoint
 from aecore.data import load_dataset
 from aecore.metrics import evaluate_model
+from aecore.models import UPSAMPLE_MODES
 
 SHIPPED = list_checkpoints(Path(__file__).resolve().parent.parent / "checkpoints")
 CHECKED = ["objective_loss", "mse", "psnr", "ssim", "neg_elbo", "recon_nats", "kl_nats", "denoised_psnr",
@@ -21,7 +22,8 @@ def test_the_promised_checkpoints_are_shipped_and_small():
     names = {p.stem for p in SHIPPED}
     promised = {"linear_ae", "conv_ae", "denoising_ae", "sparse_ae", "mlp_vae_z2", "conv_vae_z2", "conv_vae_z4",
                 "conv_vae_z10", "conv_vae_z20", "beta_vae", "conv_vae_digits",
-                *(f"conv_vae_z2_{m}" for m in ("transposed4", "nearest", "bilinear", "subpixel"))}
+                *(f"conv_vae_z2_{m}" for m in ("transposed4", "nearest", "bilinear", "subpixel")),
+                *(f"conv_ae_narrow_{m}" for m in UPSAMPLE_MODES), "linear_ae_digits_z16", "linear_ae_digits_z128"}
     assert promised <= names, sorted(promised - names)
     assert sum(p.stat().st_size for p in SHIPPED) < 30e6
 

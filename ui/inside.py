@@ -9,6 +9,7 @@ import torch
 
 from aecore import anatomy as an
 from aecore.metrics import encode_all, kl_per_latent
+from aecore.noise import Noise, corrupt
 from ui.state import ModelEntry, dataset, shipped_models
 from ui.text import plain
 from ui.widgets import image_grid, image_rows, set_url, url_value
@@ -188,3 +189,46 @@ def pca() -> None:
                f"{np.median(result.angles_deg):.0f}°). Not identical: this 'linear' AE has a sigmoid on its output "
                "and was trained for a limited time, so it lands near PCA's subspace, not exactly on it"
                + (", and its sigmoid even lets it beat PCA's error." if result.ae_mse < result.pca_mse else "."))
+
+
+COPY_MODELS, COPY_NOISE, COPY_SHOWN = ("linear_ae_digits_z16", "linear_ae_digits_z128"), "gaussian:0.3", 10
+
+
+@st.fragment
+def overcomplete() -> None:
+    models = shipped_models()
+    entries = [models.get(f"shipped:{name}") for name in COPY_MODELS]
+    data = dataset("digits")
+    if None in entries or data is None:
+        st.info("The two shipped linear AEs on the 8x8 digits are not here: `python bench/build_checkpoints.py --only "
+                + ",".join(COPY_MODELS) + "` builds them.", icon=":material/info:")
+        return
+    x = data.test_x
+    noisy = corrupt(x, Noise.parse(COPY_NOISE), torch.Generator().manual_seed(0))
+    tests = [an.copy_test(e.model, x, noisy) for e in entries]
+    small, big = tests
+    st.markdown(f"The other warning: an autoencoder whose code is **not smaller than its input** need not learn what "
+                f"digits look like, since it can pass its input through. Two linear AEs on the 8x8 digits "
+                f"({small.pixels} pixels), trained the same way: one squeezes each digit through {small.latent_dim} "
+                f"numbers, the other has {big.latent_dim}, more numbers than pixels. Each gets the "
+                f"{len(x)} test digits, clean and with Gaussian noise (σ = 0.3) added:")
+    st.dataframe([{"code size": t.latent_dim, "clean digits: PSNR (dB)": round(t.clean_psnr, 1),
+                   "noise let through (%)": round(100 * t.noise_passed), "noisy digits: PSNR (dB)":
+                   round(t.denoised_psnr, 1), "the noisy input itself (dB)": round(t.noisy_psnr, 1)} for t in tests],
+                 hide_index=True, column_config={
+                     "clean digits: PSNR (dB)": st.column_config.NumberColumn(
+                         help="How closely it reproduces a clean digit; higher is closer."),
+                     "noise let through (%)": st.column_config.NumberColumn(
+                         help="The share of the added noise's energy that reaches the output (0 % removes it all, "
+                              "100 % copies it)."),
+                     "noisy digits: PSNR (dB)": st.column_config.NumberColumn(
+                         help="Its output for a noisy digit, compared with the clean digit; higher is cleaner.")})
+    image_rows({"test digit": x[:COPY_SHOWN], "with noise": noisy[:COPY_SHOWN],
+                **{f"code of {e.model.spec.latent_dim}": e.model.reconstruct(noisy[:COPY_SHOWN]).detach()
+                   for e in entries}}, target=40)
+    st.caption(f"Measured: the {big.latent_dim}-number code reproduces clean digits "
+               f"{'more' if big.clean_psnr > small.clean_psnr else 'less'} closely ({big.clean_psnr:.1f} vs "
+               f"{small.clean_psnr:.1f} dB) and lets {100 * big.noise_passed:.0f} % of the noise through against "
+               f"{100 * small.noise_passed:.0f} %: closer to a copy, noise included. It does not copy outright: "
+               "trained on digits alone, it never had to reproduce anything else. The cure is a bottleneck, or "
+               "noisy inputs with clean targets (the denoising AE).")

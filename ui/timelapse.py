@@ -24,7 +24,8 @@ def timelapse(entry: ModelEntry, data, key: str = "tl") -> None:
         return
     epochs = tl.epochs.tolist()
     n_test = 0 if data is None else len(data.test_x)
-    follows = n_test > max(int(tl.image_index.max(initial=0)), int(tl.code_index.max(initial=0)))
+    # the test images it follows are in the split shown (an uploaded checkpoint may come from another dataset)
+    follows = n_test > max([-1, *tl.image_index.tolist(), *tl.code_index.tolist()])
     st.markdown(f"**{plain(entry.label)}** after each of {len(epochs)} epochs ({', '.join(map(str, epochs))}): "
                 "the same test digits reconstructed, " + ("the same random codes decoded, " if tl.samples is not None
                                                           else "") + "and the codes of the same test digits.")

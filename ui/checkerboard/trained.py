@@ -19,7 +19,8 @@ from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
 from aecore.viz import to_uint8_image
 from ui.checkerboard.figures import (_colorbar, _heat, _hide_inner_y, _image_axes, _panels_width, _score_help,
                                      spectra_figure)
-from ui.checkerboard.quick_train import QUICK_DATASET, _offer_quick_set, _offer_training, _quick_recipe
+from ui.checkerboard.quick_train import (GROUP_PICKER, QUICK_DATASET, _offer_quick_set, _offer_training,
+                                         _quick_recipe)
 from ui import session
 from ui.state import all_models, dataset
 from ui.widgets import UrlField, image_rows, seed_widgets, widgets_to_url
@@ -53,13 +54,13 @@ def trained_decoders() -> None:
         groups.append(UpsampleGroup(quick, {}))
     # the fullest set first; among equals the conv AE (its decoder ends in the upsampling layer, so the pattern
     # shows most), then the lecture's conv VAE, on the bundled digits, then the set this page can train
-    rank = {"conv_ae": 0, "conv_vae": 1}
+    rank = {"conv_ae_narrow": 0, "conv_ae": 1, "conv_vae": 2}
     groups.sort(key=lambda g: (-len(g.members), rank.get(g.model_name, 2), g.dataset != QUICK_DATASET,
                                g.recipe != quick))
     ids = [repr(g.recipe) for g in groups]
     by_id = dict(zip(ids, groups))
     wanted = session.compared_group.get()
-    group_id = st.selectbox("Models compared", ids, index=ids.index(wanted) if wanted in ids else 0,
+    group_id = st.selectbox("Models compared", ids, index=ids.index(wanted) if wanted in ids else 0, key=GROUP_PICKER,
                             format_func=lambda i: _group_label(by_id[i]),
                             help="Models in one set share everything but the decoder's upsampling.")
     session.compared_group.set(group_id)
