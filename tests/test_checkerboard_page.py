@@ -205,6 +205,24 @@ def test_trained_section_opens_on_the_shipped_set_that_shows_the_pattern():
     assert not any(b.key == "cb_train_here" for b in at.button), "nothing to train: the set is complete"
 
 
+def test_the_compared_set_is_in_the_url_and_a_link_brings_it_back():
+    at = open_page()
+    first = query(at, "cbset")
+    sel = next(s for s in at.selectbox if s.label == "Models compared")
+    vae = next(o for o in sel.options if "Conv VAE z=2" in o and "5 of 5" in o)
+    sel.set_value(vae)
+    at.run()
+    linked = query(at, "cbset")
+    assert first and linked and linked != first and len(linked) == 8
+    back = open_link(PAGE, {"cbset": linked})
+    sel = next(s for s in back.selectbox if s.label == "Models compared")
+    assert sel.options[sel.index] == vae and not back.warning
+    stale = open_link(PAGE, {"cbset": "0badc0de"})
+    assert any("not on this server" in w.value for w in stale.warning)
+    sel = next(s for s in stale.selectbox if s.label == "Models compared")
+    assert "Narrow conv AE z=8" in sel.options[sel.index] and not stale.exception
+
+
 def test_an_incomplete_set_offers_the_train_page_and_the_complete_set():
     at = open_page()
     sel = next(s for s in at.selectbox if s.label == "Models compared")

@@ -53,6 +53,7 @@ def download_allowed(dataset: str) -> Slot[bool]:
 quick_set: Slot[dict] = Slot("cb_quick")  # the quick set being trained here: todo, done, run, error, ...
 quick_set_error: Slot[str] = Slot("cb_quick_error")  # why the last quick set stopped, shown once
 compared_group: Slot[str] = Slot("cb_group")  # which set of models the comparison shows
+group_picker: Slot[str] = Slot("cb_group_pick")  # the "Models compared" box (its widget key)
 recon_memo: Slot[dict] = Slot("cb_recon_memo", dict)  # reconstructions per model, not hashable for st.cache_*
 distill_seed: Slot[int] = Slot("cb_seed", int)  # Reseed's counter for the random decoders
 arithmetic_input: Slot[str] = Slot("cb_input")  # the calculator's input selectbox (its widget key)

@@ -29,7 +29,6 @@ from ui.widgets import fmt_seconds
 QUICK_PRESET, QUICK_DATASET, QUICK_EPOCHS, QUICK_BATCH, QUICK_MAX_STEPS = "conv_ae_narrow", "mnist-5k", 3, 32, None
 # Seconds per epoch of that recipe on the bundled 4,000 images (test pass included), 2 idle CPU cores, measured:
 # resize and sub-pixel decoders run their last 3x3 convolution at full resolution, hence slower.
-GROUP_PICKER = "cb_group_pick"  # the "Models compared" box's widget key
 SECONDS_PER_EPOCH = {"transposed": 7.0, "transposed4": 7.5, "nearest": 10.0, "bilinear": 10.0, "subpixel": 9.0}
 
 
@@ -84,7 +83,7 @@ def _offer_quick_set(quick: tuple, quick_missing: list[str]) -> None:
 def show_group(group_id: str) -> None:
     """Make the comparison show this set: the picker's own state is dropped so that it starts from it."""
     session.compared_group.set(group_id)
-    st.session_state.pop(GROUP_PICKER, None)
+    session.group_picker.pop()
 
 
 def _busy_factor() -> float:

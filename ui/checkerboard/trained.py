@@ -4,6 +4,8 @@ a missing set right here is in ui.checkerboard.quick_train.
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -19,11 +21,10 @@ from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
 from aecore.viz import to_uint8_image
 from ui.checkerboard.figures import (_colorbar, _heat, _hide_inner_y, _image_axes, _panels_width, _score_help,
                                      spectra_figure)
-from ui.checkerboard.quick_train import (GROUP_PICKER, QUICK_DATASET, _offer_quick_set, _offer_training,
-                                         _quick_recipe)
+from ui.checkerboard.quick_train import QUICK_DATASET, _offer_quick_set, _offer_training, _quick_recipe
 from ui import session
 from ui.state import all_models, dataset
-from ui.widgets import UrlField, image_rows, seed_widgets, widgets_to_url
+from ui.widgets import UrlField, image_rows, seed_widgets, set_url, widgets_to_url
 
 N_TEST, N_SCORE, CROP = 8, 100, 14
 
@@ -37,6 +38,11 @@ def _group_label(group: UpsampleGroup) -> str:
                      f", {cfg['max_steps']} steps at most" if cfg["max_steps"] else ""])
     return (f"{title} z={group.spec['latent_dim']} · {group.dataset} · {cfg['epochs']} epoch(s){extra}, seed "
             f"{cfg['seed']} — {len(group.members)} of {len(UPSAMPLE_MODES)} upsamplings")
+
+
+def _short_id(group_id: str) -> str:
+    """A set's name in the URL: 8 hex digits of a hash of its recipe (the recipe itself is a long tuple)."""
+    return hashlib.sha1(group_id.encode()).hexdigest()[:8]
 
 
 @st.fragment
@@ -60,10 +66,17 @@ def trained_decoders() -> None:
     ids = [repr(g.recipe) for g in groups]
     by_id = dict(zip(ids, groups))
     wanted = session.compared_group.get()
-    group_id = st.selectbox("Models compared", ids, index=ids.index(wanted) if wanted in ids else 0, key=GROUP_PICKER,
-                            format_func=lambda i: _group_label(by_id[i]),
+    if wanted is None and "cbset" in st.query_params:  # a link, on this session's first visit to the section
+        wanted = next((i for i in ids if _short_id(i) == st.query_params["cbset"]), None)
+        if wanted is None:
+            st.warning("The link names a set of models that is not on this server (trained in another visitor's "
+                       "session, or by another release): showing the fullest set here instead.",
+                       icon=":material/link_off:")
+    group_id = st.selectbox("Models compared", ids, index=ids.index(wanted) if wanted in ids else 0,
+                            key=session.group_picker.key, format_func=lambda i: _group_label(by_id[i]),
                             help="Models in one set share everything but the decoder's upsampling.")
     session.compared_group.set(group_id)
+    set_url(cbset=_short_id(group_id))
     group = by_id[group_id]
     missing = group.missing(UPSAMPLE_MODES)
     quick_missing = next(g for g in groups if g.recipe == quick).missing(UPSAMPLE_MODES)
