@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 import streamlit as st
 import torch
 
@@ -59,8 +60,7 @@ def traversal(entry: ModelEntry, data) -> None:
 
 
 ELLIPSES = 300  # test images drawn: enough to see the clouds overlap, few enough to see each one
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
+PALETTE = qualitative.D3  # one colour per digit class (the ten D3 colours)
 
 
 @st.fragment

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 import streamlit as st
 
 from aecore.timelapse import Timelapse
@@ -12,8 +13,7 @@ from ui.state import ModelEntry, shipped_models
 from ui.text import plain
 from ui.widgets import image_rows
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
+PALETTE = qualitative.D3  # one colour per digit class (the ten D3 colours)
 
 
 @st.fragment
