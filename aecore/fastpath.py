@@ -39,7 +39,7 @@ TAKEN: collections.Counter = collections.Counter()  # calls served by each fast 
 class Plan:
     linear: bool = False  # large nn.Linear through oneDNN's inner product (fastlinear.py)
     conv: bool = False  # few-output-channel conv2d by phases (fastconv.py, fast path 1)
-    conv_transpose: bool = False  # odd-size stride-2 transposed conv by phases (fastconv.py, fast path 2)
+    conv_transpose: bool = False  # odd-size stride-2 transposed conv, computed at the even size (fastconv.py, 2)
     bce: bool = False  # the vectorised Bernoulli NLL (losses.py)
     channels_last: bool = False  # conv models in NHWC memory format (training)
     infer_channels_last: bool = False  # conv layers' inputs in NHWC for passes without gradients (eval, pages)
@@ -75,6 +75,18 @@ def use_plan(p: Plan | dict | None) -> Plan:
     global _plan
     _plan = Plan.from_dict(p) if isinstance(p, dict) else p
     return _plan
+
+
+@contextlib.contextmanager
+def plain_pytorch():
+    """Every layer in its plain PyTorch form within this block: the benchmarks' tutorial reference (its model is an
+    aecore model, whose methods would otherwise take this machine's fast paths too). Not for concurrent use."""
+    before = plan()
+    use_plan(Plan(reason="plain PyTorch"))
+    try:
+        yield
+    finally:
+        use_plan(before)
 
 
 def _choose(mode: str) -> Plan:
@@ -114,7 +126,7 @@ def _counted(name, fn):
 
 _FAST = {F.linear: _counted("linear", fastlinear.onednn_linear),
          torch.conv2d: _counted("conv", fastconv.phased_conv2d),
-         torch.conv_transpose2d: _counted("conv_transpose", fastconv.phased_conv_transpose2d)}
+         torch.conv_transpose2d: _counted("conv_transpose", fastconv.even_conv_transpose2d)}
 
 
 _CONVS = (torch.conv2d, torch.conv_transpose2d)

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torchvision import transforms
 
+from aecore.fastpath import plain_pytorch
 from aecore.losses import objective
 
 BATCH, LR, EVAL_BATCH = 100, 1e-3, 1000
@@ -46,7 +47,13 @@ class TutorialImages(TorchDataset):
 
 def run_tutorial(model, train_x, test_x, epochs: int, seed: int, recon: str = "bce", beta: float = 1.0,
                  on_epoch=None) -> dict:
-    """Train `model` the tutorial way; the test loss after every epoch, and training-step time only."""
+    """Train `model` the tutorial way; the test loss after every epoch, and training-step time only. The layers run
+    in their plain PyTorch forms (an aecore model's methods would otherwise take this machine's fast paths)."""
+    with plain_pytorch():
+        return _run_tutorial(model, train_x, test_x, epochs, seed, recon, beta, on_epoch)
+
+
+def _run_tutorial(model, train_x, test_x, epochs, seed, recon, beta, on_epoch) -> dict:
     torch.manual_seed(seed)  # tutorials seed the global RNG: shuffling and the VAE's sampling use it
     to_tensor = transforms.ToTensor()
     train_loader = DataLoader(TutorialImages(train_x, to_tensor), batch_size=BATCH, shuffle=True, num_workers=0)

@@ -41,6 +41,8 @@ CASES = [
     (nn.Conv2d(32, 3, 4), (2, 32, 35, 35), "conv"),
     (nn.ConvTranspose2d(64, 64, 3, stride=2), (4, 64, 7, 7), "conv_transpose"),  # odd output sizes: 7 -> 15
     (nn.ConvTranspose2d(64, 32, 3, stride=2), (2, 64, 15, 11), "conv_transpose"),
+    (nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1), (3, 32, 7, 9), "conv_transpose"),  # padded: 7 -> 13
+    (nn.ConvTranspose2d(16, 16, 5, stride=2, padding=2), (2, 16, 6, 6), "conv_transpose"),  # k5: 6 -> 11
 ]
 if fastlinear.AVAILABLE:
     CASES += [(nn.Linear(784, 512), (100, 784), "linear"), (nn.Linear(3136, 32), (100, 3136), "linear"),
@@ -247,3 +249,16 @@ def test_bf16_training_runs_the_forward_in_bfloat16_and_the_loss_in_float32(plan
 def test_the_bf16_guard_refuses_a_cpu_without_bfloat16_units(monkeypatch):
     monkeypatch.setattr(fastpath.bf16, "cpu_flags", lambda: {"avx2", "fma"})
     assert "no bfloat16 units" in fastpath.bf16.guard()
+
+
+def test_the_benchmarks_tutorial_reference_runs_plain_pytorch_and_restores_the_plan(plan, mnist):
+    plan(ALL)
+    model = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True))
+    x = mnist.test_x[:8]
+    fastpath.TAKEN.clear()
+    with fastpath.plain_pytorch():
+        loss_parts(model, x, TrainConfig(), torch.Generator().manual_seed(0))["loss"].mean().backward()
+    assert sum(fastpath.TAKEN.values()) == 0, dict(fastpath.TAKEN)
+    assert fastpath.plan() is ALL
+    loss_parts(model, x, TrainConfig(), torch.Generator().manual_seed(0))["loss"].mean().backward()
+    assert fastpath.TAKEN["conv_transpose"] == 2  # the input is NCHW: only the transposed convs' path applies
