@@ -6,26 +6,29 @@ and that the paths are really taken.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 # Two kinds of layer, computed in an equivalent, faster form (same sums regrouped; parameters untouched):
 #
 # 1. conv2d with few output channels, like the conv VAE's last Conv(32 -> 1, k4). oneDNN vectorises a
 #    channels_last conv over output channels in blocks of 16, so 1 output channel leaves 15 of 16 lanes idle:
-#    25-30 % of the conv VAE's step for ~5 % of its FLOPs. Output pixel (R*a + p, R*b + q) is output channel
-#    (p, q) of a stride-R conv whose (k + R - 1)^2 kernel is the k^2 kernel shifted by (p, q), zeros elsewhere;
-#    PixelShuffle(R) puts the R*R channels back in place. R = 4: 16 channels, 3x the multiply-adds, all lanes
-#    busy. Forward + backward, batch 100: 1.95x for Conv(32 -> 1, k4), 1.4x for Conv(32 -> 3, k4); 3x3 kernels
-#    gain nothing (0.9-1.1x) and stay as they are.
-# 2. stride-2 transposed convs with an odd output size (2k + 1, the conv VAE's 7 -> 15 -> 31). oneDNN runs their
-#    forward at ~1/2.5 of the FLOP rate it reaches for even sizes. So the forward computes the even size (one more
-#    output row and column, output_padding + 1) and crops it: the first 2k + 1 rows and columns are the same sums.
-#    Forward, batch 100: 2.5x (AVX2) / 2.7x (AVX-512) for the conv VAE's 15 -> 31 layer, 1.8-2x for 7 -> 15.
-#    The backward is the native odd-size one (oneDNN's transposed-conv backward is fast; the even-size backward of
-#    the cropped output is not), through a custom autograd.Function. Whole conv VAE step, batch 100: 1.11-1.33x
-#    (AVX2), 1.16x (AVX-512, float32). An earlier form, four convs by output phase, lost (0.7-0.84x) and is gone.
+#    25-30 % of the conv VAE's step for ~5 % of its FLOPs. Instead, one matrix product applies every kernel tap
+#    to every input pixel (taps x pixels: the lanes run over pixels, all busy) and the output is the sum of the
+#    tap planes, each shifted by its tap's offset; the backward is the same two products transposed. Forward +
+#    backward, Conv(32 -> 1, k4) on 31x31, batch 100, AVX2: 4.6-5.6 ms against 11 ms native and 8.8-9.3 ms for
+#    an earlier form (a stride-4 conv with a 7x7 kernel by output phase, then PixelShuffle).
+# 2. transposed convs on channels_last inputs, two fixes:
+#    a. oneDNN runs the forward of a stride-2 transposed conv with an odd output size (2k + 1, the conv VAE's
+#       7 -> 15 -> 31) at ~1/2.5 of the FLOP rate it reaches for even sizes. So the forward computes the even size
+#       (output_padding + 1: one more row and column) and crops it: the first 2k + 1 rows and columns are the
+#       same sums. Forward, batch 100: 2.5x (AVX2) / 2.7x (AVX-512) for 15 -> 31, 1.8-2x for 7 -> 15. (An earlier
+#       form, four convs by output phase, lost: 0.7-0.84x.)
+#    b. the native backward, asked for the bias gradient too, takes 4 ms longer for the 15 -> 31 layer (batch
+#       100, AVX2; NCHW does not pay this) than for the input and weight gradients alone; the bias gradient is
+#       one sum over batch and pixels (0.3 ms). So the backward is the native one without the bias, plus that sum:
+#       1.45x (AVX2) / 1.6x (AVX-512) for the 15 -> 31 layer at batch 32, 1.06-1.3x for even sizes.
+#    Throughput of the conv VAE (bench/throughput.py, AVX2 kernels): 1.17x of the tutorial loop before 2a, 1.33x
+#    with 2a, 1.39x with fast path 1 too, 1.57x with 2b.
 # Gradients agree with the plain layers to ~1e-6 (relative); the forward to float rounding.
 
 
@@ -38,61 +41,64 @@ def _cpu_f32_4d(input, weight) -> bool:
             and weight.dim() == 4 and input.device.type == "cpu" and input.dtype == weight.dtype == torch.float32)
 
 
-_PHASE_INDEX: dict[tuple[int, int, int, int], torch.Tensor] = {}
+TAPS_BUFFER_LIMIT = 64 * 2**20  # bytes of tap planes; bigger batches take the native conv (bounded memory)
 
 
-def _phase_index(oc: int, kh: int, kw: int, r: int) -> torch.Tensor:
-    """(oc*r*r, kh+r-1, kw+r-1) positions into the flattened (oc*kh*kw) kernel plus one trailing zero."""
-    key = (oc, kh, kw, r)
-    if key not in _PHASE_INDEX:
-        with torch.inference_mode(False):  # cached: a first call under inference_mode must not poison training
-            _PHASE_INDEX[key] = _make_phase_index(oc, kh, kw, r)
-    return _PHASE_INDEX[key]
+class _TapsConv2d(torch.autograd.Function):
+    """Stride-1 conv2d as one GEMM over all kernel taps and a shifted sum of the tap planes (fast path 1)."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, padding):
+        n, c, h, w = input.shape
+        oc, _, kh, kw = weight.shape
+        (ph, pw), ho, wo = padding, h + 2 * padding[0] - kh + 1, w + 2 * padding[1] - kw + 1
+        x2d = input.permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view: the input is channels_last
+        taps = weight.permute(0, 2, 3, 1).reshape(oc * kh * kw, c)
+        planes = (taps @ x2d.t()).view(oc, kh, kw, n, h, w)
+        if ph or pw:
+            planes = torch.nn.functional.pad(planes, (pw, pw, ph, ph))
+        out = planes[:, 0, 0, :, :ho, :wo] + (0 if bias is None else bias.view(oc, 1, 1, 1))
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    out += planes[:, i, j, :, i:i + ho, j:j + wo]
+        ctx.save_for_backward(x2d, taps)
+        ctx.dims = n, c, h, w, oc, kh, kw, ph, pw, bias is not None
+        return out.permute(1, 0, 2, 3).contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x2d, taps = ctx.saved_tensors
+        n, c, h, w, oc, kh, kw, ph, pw, has_bias = ctx.dims
+        ho, wo = grad.shape[2:]
+        g = grad.permute(1, 0, 2, 3)
+        planes = grad.new_zeros(oc, kh, kw, n, h + 2 * ph, w + 2 * pw)
+        for i in range(kh):
+            for j in range(kw):
+                planes[:, i, j, :, i:i + ho, j:j + wo] = g
+        planes = planes[..., ph:ph + h, pw:pw + w].reshape(oc * kh * kw, n * h * w)
+        gi = (planes.t() @ taps).view(n, h, w, c).permute(0, 3, 1, 2) if ctx.needs_input_grad[0] else None
+        gw = (planes @ x2d).view(oc, kh, kw, c).permute(0, 3, 1, 2) if ctx.needs_input_grad[1] else None
+        gb = grad.sum((0, 2, 3)) if has_bias and ctx.needs_input_grad[2] else None
+        return gi, gw, gb, None
 
 
-def _make_phase_index(oc: int, kh: int, kw: int, r: int) -> torch.Tensor:
-    idx = torch.full((oc, r, r, kh + r - 1, kw + r - 1), oc * kh * kw, dtype=torch.long)
-    for o in range(oc):
-        taps = torch.arange(o * kh * kw, (o + 1) * kh * kw).view(kh, kw)
-        for p in range(r):
-            for q in range(r):
-                idx[o, p, q, p:p + kh, q:q + kw] = taps
-    return idx.flatten(0, 2)
-
-
-def _phase_factor(oc: int, kh: int, kw: int, h_out: int, w_out: int) -> int:
-    """R in (1, 2, 4) with the least predicted cost: wasted vector lanes x extra multiply-adds; 1 = leave as is."""
-    lanes = lambda ch: math.ceil(ch / 16) * 16 / ch  # noqa: E731
-    best, best_cost = 1, lanes(oc)
-    for r in (2, 4):
-        if h_out % r == 0 and w_out % r == 0:
-            cost = lanes(oc * r * r) * (kh + r - 1) * (kw + r - 1) / (kh * kw)
-            if cost * 2 <= best_cost:  # only where the model predicts at least 2x
-                best, best_cost = r, cost
-    return best
-
-
-def phased_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def taps_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Fast path 1 (see above), or None where it does not apply."""
     if not (_cpu_f32_4d(input, weight) and input.is_contiguous(memory_format=torch.channels_last)
-            and groups == 1 and weight.shape[0] < 16
+            and groups == 1 and weight.shape[0] < 16 and weight.shape[2] * weight.shape[3] >= 9
             and not isinstance(padding, str) and _pair(stride) == (1, 1) and _pair(dilation) == (1, 1)):
         return None
-    oc, ic, kh, kw = weight.shape
-    ph, pw = _pair(padding)
-    h_out, w_out = input.shape[2] + 2 * ph - kh + 1, input.shape[3] + 2 * pw - kw + 1
-    r = _phase_factor(oc, kh, kw, h_out, w_out) if h_out > 0 and w_out > 0 and kh * kw >= 16 else 1
-    if r == 1:
+    (n, _, h, w), (oc, _, kh, kw), (ph, pw) = input.shape, weight.shape, _pair(padding)
+    if h + 2 * ph < kh or w + 2 * pw < kw or oc * kh * kw * n * (h + 2 * ph) * (w + 2 * pw) * 4 > TAPS_BUFFER_LIMIT:
         return None
-    flat = torch.cat([weight.transpose(0, 1).reshape(ic, -1), weight.new_zeros(ic, 1)], dim=1)
-    phased = flat[:, _phase_index(oc, kh, kw, r)].transpose(0, 1).contiguous(memory_format=torch.channels_last)
-    y = torch.conv2d(input, phased, None if bias is None else bias.repeat_interleave(r * r), r, (ph, pw))
-    return torch.pixel_shuffle(y, r)
+    return _TapsConv2d.apply(input, weight, bias, (ph, pw))
 
 
-def _conv_transpose_even(x, w, b, stride, padding, output_padding):
-    """The odd-size output as the top-left of the even-size one (output_padding + 1 appends a row and a column)."""
-    x = x.contiguous(memory_format=torch.channels_last)  # e.g. the (N, 64, 7, 7) view after nn.Unflatten
+def _conv_transpose_forward(x, w, b, stride, padding, output_padding, odd):
+    if not odd:
+        return torch.conv_transpose2d(x, w, b, stride, padding, output_padding)
+    # 2a: the odd size as the top-left of the even one
     y = torch.conv_transpose2d(x, w, b, stride, padding, (output_padding[0] + 1, output_padding[1] + 1))
     return y[:, :, :-1, :-1].contiguous(memory_format=torch.channels_last)
 
@@ -102,33 +108,38 @@ def _conv_transpose_even(x, w, b, stride, padding, output_padding):
 CONVOLUTION_BACKWARD = getattr(torch.ops.aten, "convolution_backward", None)
 
 
-class _EvenConvTranspose2d(torch.autograd.Function):
-    """Forward at the even size, cropped (fast path 2); backward by the native transposed-conv backward."""
+class _ConvTranspose2d(torch.autograd.Function):
+    """Fast path 2: the forward by 2a where it applies, the backward by 2b."""
 
     @staticmethod
-    def forward(ctx, input, weight, bias, stride, padding, output_padding):
+    def forward(ctx, input, weight, bias, stride, padding, output_padding, odd):
         ctx.save_for_backward(input, weight)
-        ctx.conf = stride, padding, output_padding, None if bias is None else list(bias.shape)
-        return _conv_transpose_even(input, weight, bias, stride, padding, output_padding)
+        ctx.conf = stride, padding, output_padding, bias is not None
+        return _conv_transpose_forward(input, weight, bias, stride, padding, output_padding, odd)
 
     @staticmethod
     def backward(ctx, grad):
         input, weight = ctx.saved_tensors
-        stride, padding, output_padding, bias_sizes = ctx.conf
-        need = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias_sizes is not None and ctx.needs_input_grad[2]]
-        gi, gw, gb = CONVOLUTION_BACKWARD(grad, input, weight, bias_sizes, list(stride), list(padding), [1, 1], True,
-                                          list(output_padding), 1, need)
-        return gi, gw, gb, None, None, None
+        stride, padding, output_padding, has_bias = ctx.conf
+        need = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False]
+        gi, gw, _ = CONVOLUTION_BACKWARD(grad, input, weight, None, list(stride), list(padding), [1, 1], True,
+                                         list(output_padding), 1, need)
+        gb = grad.sum((0, 2, 3)) if has_bias and ctx.needs_input_grad[2] else None
+        return gi, gw, gb, None, None, None, None
 
 
-def even_conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+def fast_conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Fast path 2 (see above), or None where it does not apply."""
-    if not (_cpu_f32_4d(input, weight) and groups == 1 and _pair(stride) == (2, 2)
-            and _pair(dilation) == (1, 1) and weight.shape[1] >= 16 and min(weight.shape[2:]) >= 2):
+    if not (_cpu_f32_4d(input, weight) and groups == 1 and _pair(dilation) == (1, 1)
+            and not isinstance(padding, str)):
         return None
-    stride, padding, output_padding = (2, 2), _pair(padding), _pair(output_padding)
-    oh = (input.shape[2] - 1) * 2 - 2 * padding[0] + weight.shape[2] + output_padding[0]
-    ow = (input.shape[3] - 1) * 2 - 2 * padding[1] + weight.shape[3] + output_padding[1]
-    if oh % 2 == 0 or ow % 2 == 0 or output_padding != (0, 0):  # even sizes are oneDNN's fast case already
-        return None
-    return _EvenConvTranspose2d.apply(input, weight, bias, stride, padding, output_padding)
+    stride, padding, output_padding = _pair(stride), _pair(padding), _pair(output_padding)
+    oh = (input.shape[2] - 1) * stride[0] - 2 * padding[0] + weight.shape[2] + output_padding[0]
+    ow = (input.shape[3] - 1) * stride[1] - 2 * padding[1] + weight.shape[3] + output_padding[1]
+    odd = (stride == (2, 2) and output_padding == (0, 0) and oh % 2 == 1 and ow % 2 == 1
+           and weight.shape[1] >= 16 and min(weight.shape[2:]) >= 2)
+    if odd:
+        input = input.contiguous(memory_format=torch.channels_last)  # e.g. the (N, 64, 7, 7) view after Unflatten
+    elif not input.is_contiguous(memory_format=torch.channels_last) or input.shape[1] == 1:
+        return None  # 2b is a channels_last fix; NCHW's own backward is fine
+    return _ConvTranspose2d.apply(input, weight, bias, stride, padding, output_padding, odd)

@@ -38,8 +38,8 @@ TAKEN: collections.Counter = collections.Counter()  # calls served by each fast 
 @dataclass(frozen=True)
 class Plan:
     linear: bool = False  # large nn.Linear through oneDNN's inner product (fastlinear.py)
-    conv: bool = False  # few-output-channel conv2d by phases (fastconv.py, fast path 1)
-    conv_transpose: bool = False  # odd-size stride-2 transposed conv, computed at the even size (fastconv.py, 2)
+    conv: bool = False  # few-output-channel conv2d as one GEMM over kernel taps (fastconv.py, fast path 1)
+    conv_transpose: bool = False  # NHWC transposed convs: odd sizes via even, bias grad apart (fastconv.py, 2)
     bce: bool = False  # the vectorised Bernoulli NLL (losses.py)
     channels_last: bool = False  # conv models in NHWC memory format (training)
     infer_channels_last: bool = False  # conv layers' inputs in NHWC for passes without gradients (eval, pages)
@@ -125,8 +125,8 @@ def _counted(name, fn):
 
 
 _FAST = {F.linear: _counted("linear", fastlinear.onednn_linear),
-         torch.conv2d: _counted("conv", fastconv.phased_conv2d),
-         torch.conv_transpose2d: _counted("conv_transpose", fastconv.even_conv_transpose2d)}
+         torch.conv2d: _counted("conv", fastconv.taps_conv2d),
+         torch.conv_transpose2d: _counted("conv_transpose", fastconv.fast_conv_transpose2d)}
 
 
 _CONVS = (torch.conv2d, torch.conv_transpose2d)

@@ -62,7 +62,7 @@ def _guard_conv() -> str | None:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 32, 15, 15, generator=g).contiguous(memory_format=torch.channels_last)
     w = torch.randn(1, 32, 4, 4, generator=g).contiguous(memory_format=torch.channels_last)
-    return _self_check(fastconv.phased_conv2d, torch.conv2d, x, w)
+    return _self_check(fastconv.taps_conv2d, torch.conv2d, x, w)
 
 
 def _guard_conv_transpose() -> str | None:
@@ -70,10 +70,12 @@ def _guard_conv_transpose() -> str | None:
         return "this PyTorch has no aten.convolution_backward"
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 32, 7, 7, generator=g).contiguous(memory_format=torch.channels_last)
-    w = torch.randn(32, 16, 3, 3, generator=g)
-    return torch_version_problem() or _self_check(
-        lambda a, b: fastconv.even_conv_transpose2d(a, b, None, 2, 1),  # 7 -> 13: an odd size
-        lambda a, b: torch.conv_transpose2d(a, b, None, 2, 1), x, w)
+    w3, w4, b = torch.randn(32, 16, 3, 3, generator=g), torch.randn(32, 16, 4, 4, generator=g), torch.randn(16)
+
+    def check(w, stride, padding):  # with a bias: its gradient is computed apart from the native backward
+        return _self_check(lambda *a: fastconv.fast_conv_transpose2d(*a, stride, padding),
+                           lambda *a: torch.conv_transpose2d(*a, stride, padding), x, w, b)
+    return torch_version_problem() or check(w3, 2, 1) or check(w4, 2, 1)  # 7 -> 13 (odd), 7 -> 14 (even)
 
 
 def _guard_bce() -> str | None:
@@ -132,12 +134,12 @@ def measure_gain(name: str, low_precision: bool = False) -> float:
     if name == "conv":  # the conv VAE's last layer, Conv(32 -> 1, k4) on 31x31, batch 32
         x = torch.randn(32, 32, 31, 31, generator=g).contiguous(memory_format=cl)
         w, b = torch.randn(1, 32, 4, 4, generator=g).contiguous(memory_format=cl), torch.randn(1, generator=g)
-        return _time_pair(_fwd_bwd(fastconv.phased_conv2d, x, w, b), _fwd_bwd(torch.conv2d, x, w, b))
+        return _time_pair(_fwd_bwd(fastconv.taps_conv2d, x, w, b), _fwd_bwd(torch.conv2d, x, w, b))
     if name == "conv_transpose":  # the conv VAE's 15 -> 31 layer, batch 32, with its bias (without one, the native
         # form is faster: 0.93-0.97x for the even-size form, against 1.17-1.25x with it)
         x = torch.randn(32, 64, 15, 15, generator=g).contiguous(memory_format=cl)
         w, b = torch.randn(64, 32, 3, 3, generator=g).contiguous(memory_format=cl), torch.randn(32, generator=g)
-        return _time_pair(_fwd_bwd(lambda *a: fastconv.even_conv_transpose2d(*a, 2), x, w, b),
+        return _time_pair(_fwd_bwd(lambda *a: fastconv.fast_conv_transpose2d(*a, 2), x, w, b),
                           _fwd_bwd(lambda *a: torch.conv_transpose2d(*a, 2), x, w, b))
     if name == "bce":
         from .losses import bernoulli_nll_fast

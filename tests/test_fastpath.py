@@ -43,6 +43,9 @@ CASES = [
     (nn.ConvTranspose2d(64, 32, 3, stride=2), (2, 64, 15, 11), "conv_transpose"),
     (nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1), (3, 32, 7, 9), "conv_transpose"),  # padded: 7 -> 13
     (nn.ConvTranspose2d(16, 16, 5, stride=2, padding=2), (2, 16, 6, 6), "conv_transpose"),  # k5: 6 -> 11
+    (nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), (2, 32, 7, 7), "conv_transpose"),  # even: 7 -> 14
+    (nn.ConvTranspose2d(64, 32, 3, padding=1), (2, 64, 7, 7), "conv_transpose"),  # stride 1 (conv AE)
+    (nn.Conv2d(8, 1, 3, padding=1), (3, 8, 28, 28), "conv"),  # padded (the lecture VAE's last layer)
 ]
 if fastlinear.AVAILABLE:
     CASES += [(nn.Linear(784, 512), (100, 784), "linear"), (nn.Linear(3136, 32), (100, 3136), "linear"),
@@ -188,9 +191,16 @@ def test_a_plan_survives_the_trip_to_a_worker():
     assert Plan.from_dict(p.to_dict()) == p
 
 
-def test_phase_factor_only_where_the_model_predicts_a_clear_gain():
-    assert fastconv._phase_factor(1, 4, 4, 28, 28) == 4
-    assert fastconv._phase_factor(32, 4, 4, 28, 28) == 1  # already fills the vector lanes
+def test_the_taps_form_applies_only_to_few_output_channels_and_bounded_buffers(monkeypatch):
+    cl = torch.channels_last
+    x = torch.randn(4, 32, 31, 31).contiguous(memory_format=cl)
+    assert fastconv.taps_conv2d(x, torch.randn(1, 32, 4, 4)) is not None
+    assert fastconv.taps_conv2d(x, torch.randn(16, 32, 4, 4)) is None  # already fills the vector lanes
+    assert fastconv.taps_conv2d(x, torch.randn(1, 32, 4, 4), stride=2) is None
+    assert fastconv.taps_conv2d(x.contiguous(), torch.randn(1, 32, 4, 4)) is None  # NCHW: no pixel-major view
+    monkeypatch.setattr(fastconv, "TAPS_BUFFER_LIMIT", 16 * 4 * 31 * 31 * 4 - 1)  # one byte short for batch 4
+    assert fastconv.taps_conv2d(x, torch.randn(1, 32, 4, 4)) is None
+    assert fastconv.taps_conv2d(x[:3], torch.randn(1, 32, 4, 4)) is not None
 
 
 def test_the_first_plan_can_be_made_from_inside_inference_mode(plan):
