@@ -12,8 +12,9 @@ kernels). Scenarios, interleaved within each repeat so machine noise hits all of
 * two runs at once: two training processes started together, each with threads_for(2).
 
 Policies (how idle OpenMP threads wait; set before torch loads):
-* aecore: what `aecore.runtime` sets (OMP_WAIT_POLICY=PASSIVE unless the user set a policy);
-* spin: libgomp's own default (GOMP_SPINCOUNT=300000, which `runtime` leaves alone): the behaviour before #10.
+* aecore: what `aecore.runtime` sets (`SHORT_SPIN`, unless the user set a policy);
+* spin: libgomp's own default (GOMP_SPINCOUNT=300000): the behaviour before #10;
+* passive, brief1k, brief, spin30k: sleep at once; 1,000, 10,000 or 30,000 spins before sleeping.
 
 Targets (issue #10): with one neighbour >= 0.5x quiet; two runs at once each >= 0.4x of one alone.
 Writes bench/results/contention.json and .md.
@@ -34,7 +35,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 POLICY_ENV = {"aecore": {}, "spin": {"GOMP_SPINCOUNT": "300000"}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
-              "brief": {"GOMP_SPINCOUNT": "10000"}, "brief1k": {"GOMP_SPINCOUNT": "1000"}}
+              "brief": {"GOMP_SPINCOUNT": "10000"}, "brief1k": {"GOMP_SPINCOUNT": "1000"},
+              "spin30k": {"GOMP_SPINCOUNT": "30000"}}
 TARGETS = {"1 neighbour": 0.5, "two runs at once": 0.4}
 
 

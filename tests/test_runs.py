@@ -50,7 +50,7 @@ def test_openmp_threads_spin_only_briefly_unless_the_user_chose(monkeypatch):
     for key in runtime.USER_CHOICE:
         monkeypatch.delenv(key, raising=False)
     assert runtime.prepare_openmp() is False, "torch is loaded already: too late for this process, and it says so"
-    assert os.environ["GOMP_SPINCOUNT"] == "1000" and os.environ["KMP_BLOCKTIME"] == "1"
+    assert os.environ["GOMP_SPINCOUNT"] == "10000" and os.environ["KMP_BLOCKTIME"] == "1"
     for key in runtime.USER_CHOICE:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
@@ -66,7 +66,7 @@ def test_every_entry_point_sets_the_policy_before_torch_loads():
     for code in ("import aecore.jobs", "import aecore.__main__", "import bench.throughput"):
         probe = f"{code}\nimport os, sys; print(os.environ.get('GOMP_SPINCOUNT'), 'torch' in sys.modules)"
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=".")
-        assert out.stdout.split()[0] == "1000", (code, out.stderr[-300:])
+        assert out.stdout.split()[0] == runtime.SHORT_SPIN["GOMP_SPINCOUNT"], (code, out.stderr[-300:])
     first = open("app.py").read().split("import streamlit")[0]  # app.py runs only under Streamlit
     assert "import aecore" in first, "app.py imports aecore before streamlit and torch"
 
