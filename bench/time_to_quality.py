@@ -89,8 +89,10 @@ def run_reference(data, seed: int) -> dict:
 
 def markdown(report: dict) -> str:
     m = report["machine"]
+    limits = f" (limited by {m['isa_limits']})" if m.get("isa_limits") else ""
     lines = [f"# Time to quality: conv VAE z = 2 to the tutorial's {TUTORIAL_EPOCHS}-epoch test -ELBO",
-             "", f"{report['date']}; {m['cpu']} ({m['cpu_flags']}), torch threads {m['torch_threads']}; "
+             "", f"{report['date']}; {m['cpu']} ({m['cpu_flags']}), torch threads {m['torch_threads']}; kernels "
+             f"{m.get('cpu_capability', '?')}{limits}; "
              f"recipe {report['recipe']}.", "",
              f"Fast paths on: {', '.join(k for k, v in m['fast_paths'].items() if v is True) or 'none'} "
              f"({m['fast_paths']['reason']}).", "",
