@@ -83,17 +83,23 @@ def interactions(page, url: str, repeats: int) -> dict:
     for _ in range(repeats):
         out["Latent: project 1,000 20-D codes with t-SNE"].append(rerun_seconds(page, radio("t-SNE")))
         out["Latent: back to PCA"].append(rerun_seconds(page, radio("PCA")))
+    tab = lambda name: lambda: page.get_by_role("tab", name=name).click()  # noqa: E731  (a Lab section)
     page.goto(f"{url}/checkerboard")
     settle(page, 300_000)
+    out["Checkerboard: open a section (tab)"] = []
+    for _ in range(repeats):
+        out["Checkerboard: open a section (tab)"].append(rerun_seconds(page, tab("4. Trained decoders")))
+        out["Checkerboard: open a section (tab)"].append(rerun_seconds(page, tab("2. Overlaps")))
     out["Checkerboard: overlap map for the next kernel size"] = [
         rerun_seconds(page, nudge_slider(page, "Kernel size (stacked layers)")) for _ in range(min(repeats, 2))]
     page.goto(f"{url}/evaluation")
     settle(page, 300_000)
-    page.get_by_text("Takeaway: the prior need not").wait_for(timeout=300_000)
     out["Evaluation: refit four objectives for the next blob width"] = [
         rerun_seconds(page, nudge_slider(page, "Blob width")) for _ in range(repeats)]
+    out["Evaluation: open a section (tab)"] = [rerun_seconds(page, tab("4. Pixel distance"))]
     step_up = page.locator("[data-testid='stNumberInput']").filter(has_text="Test digit").locator("button").last
     out["Evaluation: next test digit (pixel distances)"] = [rerun_seconds(page, step_up.click) for _ in range(repeats)]
+    out["Evaluation: open a section (tab)"].append(rerun_seconds(page, tab("6. Gaussian to anything")))
     ring_seed = page.locator("[data-testid='stNumberInput']").filter(has_text="Seed").last.locator("button").last
     out["Evaluation: new Gaussian samples for the ring"] = [rerun_seconds(page, ring_seed.click)
                                                             for _ in range(repeats)]

@@ -11,7 +11,7 @@ st.caption("Why transposed convolutions (\"deconvolutions\") paint checkerboards
            "in the arithmetic, in random decoders and in trained ones, and how resize-convolution removes them. "
            "After Odena, Dumoulin & Olah, *Deconvolution and Checkerboard Artifacts*, Distill 2016.")
 
-sections([("The arithmetic of a transposed convolution", arithmetic.calculator),
-          ("Where the stamps overlap", overlap.overlap_patterns),
-          ("Random decoders: the pattern before training", distill.random_decoders),
-          ("Trained decoders, different upsampling", trained.trained_decoders)])
+sections("cbtab", [("Arithmetic", "The arithmetic of a transposed convolution", arithmetic.calculator),
+                   ("Overlaps", "Where the stamps overlap", overlap.overlap_patterns),
+                   ("Random decoders", "Random decoders: the pattern before training", distill.random_decoders),
+                   ("Trained decoders", "Trained decoders, different upsampling", trained.trained_decoders)])

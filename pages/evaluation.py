@@ -15,9 +15,9 @@ st.caption("How to judge a generative model, and how not to: real computations o
 if data() is None:
     st.stop()
 
-sections([("What the objective does to the fit", objectives.objective_fits),
-          ("Log-likelihood is the honest number", likelihood.likelihood_curve),
-          ("Parzen windows mislead", parzen.parzen_table),
-          ("Pixel distance is not perceptual distance", distance.pixel_distance),
-          ("Memorisation and mode collapse", memorisation.samples_check),
-          ("From a Gaussian to anything", ring.gaussian_to_ring)])
+sections("evtab", [("Objectives", "What the objective does to the fit", objectives.objective_fits),
+                   ("Log-likelihood", "Log-likelihood is the honest number", likelihood.likelihood_curve),
+                   ("Parzen windows", "Parzen windows mislead", parzen.parzen_table),
+                   ("Pixel distance", "Pixel distance is not perceptual distance", distance.pixel_distance),
+                   ("Memorisation", "Memorisation and mode collapse", memorisation.samples_check),
+                   ("Gaussian to anything", "From a Gaussian to anything", ring.gaussian_to_ring)])

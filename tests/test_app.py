@@ -7,7 +7,7 @@ import time
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-from apptest import follow_link, open_link, query
+from apptest import each_section, follow_link, open_link, query
 from waiting import wait_for
 
 from ui.state import shipped_models
@@ -305,6 +305,9 @@ def test_each_guided_step_opens_its_page_with_its_settings(number):
     assert not at.error, [e.value for e in at.error]
     for k, v in step.query.items():  # the page took the step's settings (and keeps them in its URL)
         assert query(at, k) == v, (k, query(at, k), v)
+    tab = next((v for k, v in step.query.items() if k.endswith("tab")), None)
+    if tab:  # a Lab step opens the section it talks about
+        assert [h.value.split(" · ")[0] for h in at.header] == [tab.split(".")[0]]
 
 
 def test_a_guided_link_wins_over_the_model_picked_before():
@@ -324,7 +327,7 @@ def test_a_guided_link_wins_over_the_model_picked_before():
 def test_inside_the_models_compares_code_sizes_with_the_numbers_they_were_built_with():
     from ui.sizes import SIZES
 
-    at = open_link("pages/inside.py", {"zseed": "3"})
+    at = open_link("pages/inside.py", {"zseed": "3", "intab": "8. Code size"})
     assert not at.exception, [e.value for e in at.exception]
     table = next(d.value for d in at.dataframe if "code size z" in d.value.columns)
     assert table["code size z"].tolist() == [int(n.split("_z")[1]) for n in SIZES]
@@ -347,7 +350,7 @@ def test_inside_the_models_plays_a_shipped_run_epoch_by_epoch():
 
 
 def test_an_overcomplete_code_lets_more_noise_through_than_a_bottleneck():
-    at = open_link("pages/inside.py", {})
+    at = open_link("pages/inside.py", {"intab": "7. Overcomplete"})
     assert not at.exception, [e.value for e in at.exception]
     table = next(d.value for d in at.dataframe if "noise let through (%)" in d.value.columns)
     small, big = table.to_dict("records")
@@ -361,6 +364,7 @@ def test_an_overcomplete_code_lets_more_noise_through_than_a_bottleneck():
 def test_inside_the_models_draws_a_2d_vae_s_codes_as_clouds():
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["model"] = "shipped:conv_vae_z2"
+    at.query_params["intab"] = "3. Point or cloud"
     at.switch_page("pages/inside.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -374,12 +378,17 @@ def test_inside_the_models_shows_every_section_or_says_why_not(model):
     at.query_params["tdigit"] = "5"
     at.switch_page("pages/inside.py")
     at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert len(at.header) == 8
-    notes = " ".join(i.value for i in at.info)
+    headers, notes, digit = [], [], None
+    for _ in each_section(at, "pages/inside.py"):  # sections are tabs: open each in turn
+        assert not at.exception, [e.value for e in at.exception]
+        headers += [h.value for h in at.header]
+        notes += [i.value for i in at.info]
+        digit = digit or next((n for n in at.number_input if n.label == "Start from test digit"), None)
+    assert len(headers) == 8
+    notes = " ".join(notes)
     assert ("no time-lapse" in notes) == (model != "shipped:denoising_ae")  # rebuilt with one
     assert "needs a 2-number code" in notes  # none of these three has a 2-D code
     assert ("no prior to sweep" in notes) == (model != "shipped:beta_vae")
     assert ("no convolution" in notes) == (model == "shipped:linear_ae")
     if model == "shipped:beta_vae":
-        assert widget(at.number_input, "Start from test digit").value == 5 and query(at, "tdigit") == "5"
+        assert digit.value == 5 and query(at, "tdigit") == "5"

@@ -186,7 +186,7 @@ def test_editing_the_mixture_table_refits_and_keeps_the_link(browser):
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.goto(f"{server.url}/evaluation?mix=-2.5,-1;2.5,-1;0,2.5")
-        page.get_by_text("Takeaway: the prior need not").wait_for(timeout=120_000)  # the last section has run
+        page.get_by_role("heading", name="1 · What the objective does to the fit").wait_for(timeout=120_000)
         settle(page)
         box = page.locator("[data-testid='stDataFrame']").first.bounding_box()
         page.mouse.dblclick(box["x"] + 110, box["y"] + 52)  # first row, x (rows are 35 px under a 35 px header)
@@ -221,6 +221,29 @@ def test_a_guided_step_opens_its_page_with_its_settings(browser):
                                timeout=30_000)
         assert page.evaluate("() => new URLSearchParams(location.search).get('model')") == "shipped:denoising_ae"
         page.get_by_text("Denoising AE z=32").first.wait_for(timeout=10_000)  # the page's caption names it
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_a_lab_section_tab_is_in_the_url_and_a_reload_keeps_it(browser):
+    """The Labs' sections are tabs bound to the URL: a click opens one (and only it runs), a reload or a shared link
+    comes back to it."""
+    server = Server()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(f"{server.url}/checkerboard")
+        settle(page)
+        page.get_by_role("tab", name="3. Random decoders").click()
+        page.get_by_role("heading", name="3 · Random decoders: the pattern before training").wait_for(timeout=60_000)
+        settle(page)
+        page.wait_for_function("() => new URLSearchParams(location.search).get('cbtab') === '3. Random decoders'",
+                               timeout=30_000)
+        assert page.get_by_role("heading", name="1 · The arithmetic of a transposed convolution").count() == 0
+        page.reload()
+        page.get_by_role("heading", name="3 · Random decoders: the pattern before training").wait_for(timeout=60_000)
+        settle(page)
+        assert_in_frame(page, "Checkerboard Lab")
         page.close()
     finally:
         server.stop()

@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
-from apptest import open_link, query
+from apptest import open_link, open_tab, query
 from streamlit.testing.v1 import AppTest
 
 from aecore import checkerboard as cb
@@ -21,14 +21,15 @@ from aecore.models import UPSAMPLE_MODES, build_model
 
 APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGE = "pages/checkerboard.py"
+TABS = ["1. Arithmetic", "2. Overlaps", "3. Random decoders", "4. Trained decoders"]  # only the open one runs
 
 
-def open_page() -> AppTest:
+def open_page(tab: int = 1) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.switch_page(PAGE)
     at.run()
-    return at
+    return open_tab(at, "cbtab", TABS[tab - 1]) if tab != 1 else at
 
 
 def figures(at) -> list[dict]:
@@ -60,6 +61,22 @@ def default_page():
     return open_page()
 
 
+@pytest.fixture(scope="module")
+def every_tab():
+    """One session that opened each section in turn: the AppTest of each, drawn while its tab was open."""
+    at = open_page()
+    out = {1: figures(at)}
+    for number in range(2, len(TABS) + 1):
+        out[number] = figures(open_tab(at, "cbtab", TABS[number - 1]))
+        assert not at.exception, (number, [e.value for e in at.exception])
+    return out
+
+
+def test_a_visit_runs_only_the_open_section(default_page):
+    assert [h.value[:1] for h in default_page.header] == ["1"], "the first tab only"
+    assert not any(s.label == "Models compared" for s in default_page.selectbox), "section 4 did not run"
+
+
 def test_defaults_render_the_lecture_example(default_page):
     at = default_page
     assert not at.exception, [e.value for e in at.exception]
@@ -81,9 +98,9 @@ def test_defaults_render_the_lecture_example(default_page):
     assert [heatmap_z(steps, i).shape for i in range(3)] == [(6, 4), (11, 7), (15, 11)]
 
 
-def test_every_figure_has_title_axis_titles_and_colour_bar_titles(default_page):
-    figs = figures(default_page)
-    assert len(figs) >= 6
+def test_every_figure_has_title_axis_titles_and_colour_bar_titles(every_tab):
+    figs = [f for tab in every_tab.values() for f in tab]
+    assert len(figs) >= 6 and all(every_tab.values()), {k: len(v) for k, v in every_tab.items()}
     for fig in figs:
         layout = fig["layout"]
         assert layout["title"]["text"]
@@ -100,19 +117,19 @@ def test_every_figure_has_title_axis_titles_and_colour_bar_titles(default_page):
 def test_image_panels_share_zoom(default_page):
     out = figure(default_page, "The result")["layout"]
     assert out["xaxis2"]["matches"] == "x" and out["yaxis2"]["matches"] == "y"
-    spectra = figure(default_page, "Mean power spectrum")["layout"]
+    spectra = figure(open_page(3), "Mean power spectrum")["layout"]
     assert spectra["xaxis3"]["matches"] == "x" and spectra["xaxis"]["title"]["text"].endswith("(cycles/pixel)")
 
 
-def test_distill_section_scores_transposed_above_resize(default_page):
-    at = default_page
+def test_distill_section_scores_transposed_above_resize():
+    at = open_page(3)
     table = next(df.value for df in at.dataframe if "decoder" in df.value.columns)
     scores = dict(zip(table["decoder"], table["artifact score"]))
     assert scores["deconv_last_two"] > scores["resize_all"] + 1 and scores["deconv_last"] > scores["resize_all"] + 1
 
 
 def test_reseed_and_constant_latent_change_the_outputs():
-    at = open_page()
+    at = open_page(3)
     before = figure(at, "Mean power spectrum")
     next(b for b in at.button if b.label == "Reseed").click()
     at.run()
@@ -181,7 +198,7 @@ def test_stamping_preset_gives_the_lecture_result():
 
 
 def test_stacking_selector_covers_its_whole_range():
-    at = open_page()
+    at = open_page(2)
     for kernel in (2, 5):
         for stride in (1, 3):
             at.select_slider(key="cb_stack_kernel").set_value(kernel)
@@ -193,7 +210,7 @@ def test_stacking_selector_covers_its_whole_range():
 
 
 def test_trained_section_opens_on_the_shipped_set_that_shows_the_pattern():
-    at = open_page()
+    at = open_page(4)
     sel = next(s for s in at.selectbox if s.label == "Models compared")
     shown = sel.options[sel.index]
     assert "Narrow conv AE z=8" in shown and "5 of 5 upsamplings" in shown, shown
@@ -206,7 +223,7 @@ def test_trained_section_opens_on_the_shipped_set_that_shows_the_pattern():
 
 
 def test_the_compared_set_is_in_the_url_and_a_link_brings_it_back():
-    at = open_page()
+    at = open_page(4)
     first = query(at, "cbset")
     sel = next(s for s in at.selectbox if s.label == "Models compared")
     vae = next(o for o in sel.options if "Conv VAE z=2" in o and "5 of 5" in o)
@@ -214,17 +231,17 @@ def test_the_compared_set_is_in_the_url_and_a_link_brings_it_back():
     at.run()
     linked = query(at, "cbset")
     assert first and linked and linked != first and len(linked) == 8
-    back = open_link(PAGE, {"cbset": linked})
+    back = open_link(PAGE, {"cbset": linked, "cbtab": TABS[3]})
     sel = next(s for s in back.selectbox if s.label == "Models compared")
     assert sel.options[sel.index] == vae and not back.warning
-    stale = open_link(PAGE, {"cbset": "0badc0de"})
+    stale = open_link(PAGE, {"cbset": "0badc0de", "cbtab": TABS[3]})
     assert any("not on this server" in w.value for w in stale.warning)
     sel = next(s for s in stale.selectbox if s.label == "Models compared")
     assert "Narrow conv AE z=8" in sel.options[sel.index] and not stale.exception
 
 
 def test_an_incomplete_set_offers_the_train_page_and_the_complete_set():
-    at = open_page()
+    at = open_page(4)
     sel = next(s for s in at.selectbox if s.label == "Models compared")
     sel.set_value(next(o for o in sel.options if "Conv AE z=32" in o and "1 of 5" in o))  # the shipped conv AE
     at.run()
@@ -249,7 +266,7 @@ def test_training_the_missing_set_here_fills_the_comparison(monkeypatch):
     # as on a server without the shipped set (checkpoints/ of an older release, or its files removed)
     monkeypatch.setattr(trained, "all_models", lambda: {k: e for k, e in all_models().items()
                                                         if not k.startswith("shipped:conv_ae_narrow")})
-    at = open_page()
+    at = open_page(4)
     # one click, whichever set is on screen: "Train the missing 5 here" or "Or train a complete set of 5 here"
     next(b for b in at.button if b.key == "cb_train_here" and " 5 here" in b.label).click()
     at.run()
@@ -450,17 +467,22 @@ LAB_LINK = {"cbin": "random", "cbk": "5", "cbs": "3", "cbp": "1", "cbop": "0", "
 
 
 def test_a_lab_link_reproduces_every_section():
-    at = open_link(PAGE, LAB_LINK)
-    assert not at.exception, [e.value for e in at.exception]
-    assert at.selectbox(key="cb_input").value == "random"
-    assert [at.slider(key=k).value for k in ("cb_kernel", "cb_stride", "cb_padding", "cb_rows", "cb_cols")] == \
-        [5, 3, 1, 7, 6]
-    assert at.number_input(key="cb_input_seed").value == 4
-    assert (at.select_slider(key="cb_stack_kernel").value, at.select_slider(key="cb_stack_stride").value) == (4, 3)
-    assert at.radio(key="cb_latent").value == "constant" and at.toggle(key="cb_stretch").value is False
-    assert at.number_input(key="cb_first").value == 16 and at.slider(key="cb_pick").value == 3
-    assert at.radio(key="cb_crop_at").value == "corner" and at.radio(key="cb_spec_of").value == "difference"
-    assert {k: query(at, k) for k in LAB_LINK} == LAB_LINK
+    checks = {1: lambda at: at.selectbox(key="cb_input").value == "random" and [at.slider(key=k).value for k in (
+                  "cb_kernel", "cb_stride", "cb_padding", "cb_rows", "cb_cols")] == [5, 3, 1, 7, 6]
+                  and at.number_input(key="cb_input_seed").value == 4,
+              2: lambda at: (at.select_slider(key="cb_stack_kernel").value,
+                             at.select_slider(key="cb_stack_stride").value) == (4, 3),
+              3: lambda at: at.radio(key="cb_latent").value == "constant" and not at.toggle(key="cb_stretch").value,
+              4: lambda at: at.number_input(key="cb_first").value == 16 and at.slider(key="cb_pick").value == 3
+                  and at.radio(key="cb_crop_at").value == "corner" and at.radio(key="cb_spec_of").value == "difference"}
+    for number, check in checks.items():
+        link = {**LAB_LINK, "cbtab": TABS[number - 1]}
+        at = open_link(PAGE, link)
+        assert not at.exception, [e.value for e in at.exception]
+        assert [h.value[:1] for h in at.header] == [str(number)], "the link opens its section"
+        assert check(at), number
+        expect = {**link, "cbtab": link["cbtab"] if number > 1 else None}  # the first tab is the default: no param
+        assert {k: query(at, k) for k in link} == expect, "the sections not drawn keep their settings in the URL"
 
 
 @pytest.mark.parametrize("bad", [{"cbk": "99"}, {"cbin": "evil"}, {"cbsk": "7"}, {"cbstretch": "yes"},
@@ -468,15 +490,26 @@ def test_a_lab_link_reproduces_every_section():
 def test_a_bad_lab_link_falls_back_to_defaults(bad):
     at = open_link(PAGE, bad)
     assert not at.exception, [e.value for e in at.exception]
-    assert at.slider(key="cb_kernel").value == 3 and at.select_slider(key="cb_stack_kernel").value == 3
-    assert at.toggle(key="cb_stretch").value is True and at.number_input(key="cb_first").value == 0
+    assert at.slider(key="cb_kernel").value == 3
+    assert open_tab(at, "cbtab", TABS[1]).select_slider(key="cb_stack_kernel").value == 3
+    assert open_tab(at, "cbtab", TABS[2]).toggle(key="cb_stretch").value is True
+    assert open_tab(at, "cbtab", TABS[3]).number_input(key="cb_first").value == 0
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_a_link_to_a_section_that_does_not_exist_opens_the_first():
+    at = open_link(PAGE, {"cbtab": "9. <b>nope</b>"})
+    assert not at.exception and [h.value[:1] for h in at.header] == ["1"]
 
 
 def test_a_lab_control_writes_its_value_into_the_url():
-    """The round trip above keeps what the link carried; this checks the page writes what the visitor changes."""
+    """The round trip above keeps what the link carried; this checks the page writes what the visitor changes, and
+    that a section's settings survive a visit to another section (its widgets are not drawn meanwhile)."""
     at = open_link(PAGE, {})
-    at.select_slider(key="cb_stack_kernel").set_value(5).run()
-    at.radio(key="cb_latent").set_value("constant").run()
     at.slider(key="cb_kernel").set_value(4).run()
+    open_tab(at, "cbtab", TABS[1]).select_slider(key="cb_stack_kernel").set_value(5).run()
+    open_tab(at, "cbtab", TABS[2]).radio(key="cb_latent").set_value("constant").run()
     assert not at.exception, [e.value for e in at.exception]
     assert (query(at, "cbsk"), query(at, "cblat"), query(at, "cbk")) == ("5", "constant", "4")
+    assert open_tab(at, "cbtab", TABS[0]).slider(key="cb_kernel").value == 4
+    assert open_tab(at, "cbtab", TABS[1]).select_slider(key="cb_stack_kernel").value == 5

@@ -1,7 +1,7 @@
 """The Evaluation Lab through AppTest: every section renders from a deep link that sets every control, the link's
 values reach the widgets and stay in the URL, and the numbers shown are the module's, for the settings linked."""
 import pytest
-from apptest import open_link, query
+from apptest import each_section, open_link, open_tab, query
 from streamlit.testing.v1 import AppTest
 
 pytestmark = pytest.mark.slow
@@ -16,16 +16,21 @@ HEADERS = ["1 · What the objective does to the fit", "2 · Log-likelihood is th
 
 def test_a_deep_link_sets_every_section_and_round_trips():
     at = open_link("pages/evaluation.py", LINK, timeout=300)
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    assert [h.value for h in at.header] == HEADERS
-    assert {k: query(at, k) for k in LINK} == LINK  # the URL still reproduces the view
-    picked = {s.key: s.value for s in at.selectbox}
+    headers, picked, numbers, sliders, captions = [], {}, {}, [], []
+    for _ in each_section(at, "pages/evaluation.py"):  # sections are tabs: each reads the link when it opens
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.error, [e.value for e in at.error]
+        headers += [h.value for h in at.header]
+        picked |= {s.key: s.value for s in at.selectbox}
+        numbers |= {n.key: n.value for n in at.number_input}
+        sliders += [s.value for s in at.select_slider]
+        captions += [c.value for c in at.caption]
+        assert {k: query(at, k) for k in LINK} == LINK  # the URL still reproduces the view
+    assert headers == HEADERS, "one section per tab, in order"
     assert picked["ev_iwmodel"] == "shipped:conv_vae_z4" and picked["ev_memmodel"] == "shipped:beta_vae"
-    numbers = {n.key: n.value for n in at.number_input}
     assert numbers["ev_digit"] == 3 and numbers["ev_iwseed"] == 1 and numbers["ev_ringseed"] == 3
-    assert sorted(s.value for s in at.select_slider) == [20, 100, 200, 500]
-    captions = " ".join(c.value for c in at.caption)
+    assert sorted(sliders) == [20, 100, 200, 500]
+    captions = " ".join(captions)
     assert "k-means centroids" in captions and "planted copy" in captions
     # two blobs at (-3, 0) and (3, 0), width 0.5: reverse KL sits on one of them with its width
     from aecore import divergences as dv
@@ -54,6 +59,7 @@ def test_a_control_redraws_its_section_and_updates_the_url():
     at = AppTest.from_file("../app.py", default_timeout=300)
     at.switch_page("pages/evaluation.py")
     at.run()
+    open_tab(at, "evtab", "6. Gaussian to anything")
     assert not at.exception, [e.value for e in at.exception]
     assert ring_points(at) == 2000
     ring = next(s for s in at.select_slider if s.label == "Samples" and s.value == 2000)

@@ -68,13 +68,14 @@ STEPS = [
          "When the kernel size is not a multiple of the stride, some output pixels receive more stamps than their "
          "neighbours: a checkerboard. It shows in random decoders before any training, and in trained ones. "
          "Resize-convolution (upsample, then an ordinary convolution) avoids it.",
-         "pages/checkerboard.py", "Open the Checkerboard Lab", {"cbsk": "3", "cbss": "2"}, "checkerboard",
+         "pages/checkerboard.py", "Open the Checkerboard Lab", {"cbtab": "2. Overlaps", "cbsk": "3", "cbss": "2"},
+         "checkerboard",
          "A decoder with random weights and two transposed layers: the pattern before any training"),
     Step("Judging a generative model, and how not to",
          "Likelihood is the honest number; Parzen-window scores can rank blurry k-means centroids above real "
          "digits; a digit moved by one pixel is farther, in pixels, than a different digit; and good-looking "
          "samples may be copies or may skip digits. Each point, computed live.",
-         "pages/evaluation.py", "Open the Evaluation Lab", {}, "nearest",
+         "pages/evaluation.py", "Open the Evaluation Lab", {"evtab": "2. Log-likelihood"}, "nearest",
          "Top: samples of the conv VAE (z = 2); bottom: the nearest training digit to each"),
 ]
 
