@@ -16,7 +16,9 @@ import torch
 #    to every input pixel (taps x pixels: the lanes run over pixels, all busy) and the output is the sum of the
 #    tap planes, each shifted by its tap's offset; the backward is the same two products transposed. Forward +
 #    backward, Conv(32 -> 1, k4) on 31x31, batch 100, AVX2: 4.6-5.6 ms against 11 ms native and 8.8-9.3 ms for
-#    an earlier form (a stride-4 conv with a 7x7 kernel by output phase, then PixelShuffle).
+#    an earlier form (a stride-4 conv with a 7x7 kernel by output phase, then PixelShuffle). It wins only for one
+#    output channel (taps <= 16) over >= 8 input channels: 1.0-1.5x for 3x3 kernels; Conv(32 -> 3, k3) 0.68-0.91x,
+#    Conv(8 -> 4, k3) 0.45x, Conv(1 -> 8, k3) 0.18x (the tap planes outgrow the work), so those stay native.
 # 2. transposed convs on channels_last inputs, two fixes:
 #    a. oneDNN runs the forward of a stride-2 transposed conv with an odd output size (2k + 1, the conv VAE's
 #       7 -> 15 -> 31) at ~1/2.5 of the FLOP rate it reaches for even sizes. So the forward computes the even size
@@ -86,7 +88,7 @@ class _TapsConv2d(torch.autograd.Function):
 def taps_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Fast path 1 (see above), or None where it does not apply."""
     if not (_cpu_f32_4d(input, weight) and input.is_contiguous(memory_format=torch.channels_last)
-            and groups == 1 and weight.shape[0] < 16 and weight.shape[2] * weight.shape[3] >= 9
+            and groups == 1 and weight.shape[0] * weight.shape[2] * weight.shape[3] <= 16 and weight.shape[1] >= 8
             and not isinstance(padding, str) and _pair(stride) == (1, 1) and _pair(dilation) == (1, 1)):
         return None
     (n, _, h, w), (oc, _, kh, kw), (ph, pw) = input.shape, weight.shape, _pair(padding)

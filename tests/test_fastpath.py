@@ -38,7 +38,7 @@ def run(layer, x, taken_by=None):
 
 CASES = [
     (nn.Conv2d(32, 1, 4), (4, 32, 31, 31), "conv"),  # the conv VAE's last layer: few output channels
-    (nn.Conv2d(32, 3, 4), (2, 32, 35, 35), "conv"),
+    (nn.Conv2d(16, 1, 3, padding=1), (2, 16, 35, 35), "conv"),
     (nn.ConvTranspose2d(64, 64, 3, stride=2), (4, 64, 7, 7), "conv_transpose"),  # odd output sizes: 7 -> 15
     (nn.ConvTranspose2d(64, 32, 3, stride=2), (2, 64, 15, 11), "conv_transpose"),
     (nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1), (3, 32, 7, 9), "conv_transpose"),  # padded: 7 -> 13
@@ -104,7 +104,7 @@ def test_a_whole_model_gives_the_same_loss_and_gradients_with_and_without_fast_p
 def test_a_first_forward_in_inference_mode_does_not_break_later_training(plan):
     # The app evaluates a model (inference_mode) before anyone trains one; cached kernels must stay trainable.
     plan(ALL)
-    layer = nn.Conv2d(32, 2, 5).to(memory_format=torch.channels_last)  # a shape no other test builds first
+    layer = nn.Conv2d(32, 1, 3).to(memory_format=torch.channels_last)  # a shape no other test builds first
     x = torch.randn(2, 32, 12, 12).contiguous(memory_format=torch.channels_last)
     fastpath.TAKEN.clear()
     with torch.inference_mode(), fast_kernels(build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True))):
@@ -196,6 +196,8 @@ def test_the_taps_form_applies_only_to_few_output_channels_and_bounded_buffers(m
     x = torch.randn(4, 32, 31, 31).contiguous(memory_format=cl)
     assert fastconv.taps_conv2d(x, torch.randn(1, 32, 4, 4)) is not None
     assert fastconv.taps_conv2d(x, torch.randn(16, 32, 4, 4)) is None  # already fills the vector lanes
+    assert fastconv.taps_conv2d(x, torch.randn(3, 32, 3, 3)) is None  # 27 tap planes: slower than native (0.7x)
+    assert fastconv.taps_conv2d(x[:, :4].contiguous(memory_format=cl), torch.randn(1, 4, 3, 3)) is None  # 0.88x
     assert fastconv.taps_conv2d(x, torch.randn(1, 32, 4, 4), stride=2) is None
     assert fastconv.taps_conv2d(x.contiguous(), torch.randn(1, 32, 4, 4)) is None  # NCHW: no pixel-major view
     monkeypatch.setattr(fastconv, "TAPS_BUFFER_LIMIT", 16 * 4 * 31 * 31 * 4 - 1)  # one byte short for batch 4
