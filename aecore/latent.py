@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from .metrics import encode_all  # re-exported: pages encode through here
+from .runtime import INFER_BATCH
 
 __all__ = ["encode_all", "Projection", "project", "manifold_grid", "decode_codes", "prior_samples",
            "interpolate"]
@@ -49,7 +50,7 @@ def project(codes: np.ndarray, method: str = "pca", dims: tuple[int, int] = (0, 
 
 
 @torch.inference_mode()
-def decode_codes(model, z: torch.Tensor, batch: int = 250) -> torch.Tensor:
+def decode_codes(model, z: torch.Tensor, batch: int = INFER_BATCH) -> torch.Tensor:
     """(N, latent) -> images (N, C, H, W) in [0, 1] on the CPU."""
     device = next(model.parameters()).device
     model.eval()

@@ -12,6 +12,7 @@ import torch
 from .losses import gaussian_log_prob, kl_per_dimension, reconstruction_loss
 from .noise import Noise, corrupt
 from .train import TrainConfig, elbo_config, evaluate, prepare
+from .runtime import INFER_BATCH
 
 MAX_IW_SAMPLES = 1000  # k decoder passes per image: 1000 is ~20x the k = 50 evaluation's time
 
@@ -38,7 +39,7 @@ def ssim_per_image(x_hat, x) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def reconstruct_batched(model, x, noise: Noise | None = None, seed: int = 0, batch: int = 250):
+def reconstruct_batched(model, x, noise: Noise | None = None, seed: int = 0, batch: int = INFER_BATCH):
     """(noisy inputs, reconstructions) for x, both (N, C, H, W) in [0, 1] on the CPU."""
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
@@ -55,12 +56,12 @@ def image_metrics(x_hat, x) -> dict[str, float]:
 
 @torch.inference_mode()
 def log_importance_weights(model, x, samples: int = 50, seed: int = 0, batch: int = 100,
-                           chunk_codes: int = 2000, progress=None) -> torch.Tensor:
+                           chunk_codes: int = INFER_BATCH, progress=None) -> torch.Tensor:
     """log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k ~ q(z|x), k = 1..samples: (samples, N) nats.
 
     Bernoulli decoder. Each batch of images draws from its own seeded stream, one sample at a time, so the first k
-    draws are the same whatever `samples` is (for the same `batch`); they are decoded `chunk_codes` at a time (one
-    large batch beats many small ones). `progress(done, total)` is called after each batch of images.
+    draws are the same whatever `samples` is (for the same `batch`); they are decoded `chunk_codes` at a time (see
+    INFER_BATCH). `progress(done, total)` is called after each batch of images.
     """
     if not 1 <= samples <= MAX_IW_SAMPLES:
         raise ValueError(f"IW-NLL samples must be between 1 and {MAX_IW_SAMPLES}, got {samples}")
@@ -96,7 +97,7 @@ def iw_nll(model, x, samples: int = 50, seed: int = 0, batch: int = 100) -> torc
 
 
 @torch.inference_mode()
-def kl_per_latent(model, x, batch: int = 250) -> torch.Tensor:
+def kl_per_latent(model, x, batch: int = INFER_BATCH) -> torch.Tensor:
     """Mean KL per latent dimension over x, (latent,) nats; a unit with KL > 0.01 is 'active'."""
     device = next(model.parameters()).device
     model.eval()
@@ -108,7 +109,7 @@ def kl_per_latent(model, x, batch: int = 250) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def encode_all(model, x, batch: int = 250) -> torch.Tensor:
+def encode_all(model, x, batch: int = INFER_BATCH) -> torch.Tensor:
     """Deterministic codes (N, latent) on the CPU (posterior means for VAEs)."""
     device = next(model.parameters()).device
     model.eval()

@@ -20,7 +20,7 @@ import torch
 from . import distributed
 from .events import EpochEvent, History, StepEvent  # noqa: F401 (History: part of the training API)
 from .fastpath import adopt, memory_format, training_precision
-from .runtime import threads_for_step
+from .runtime import INFER_BATCH, threads_for_step
 from .losses import RECON_LOSSES, REDUCTIONS, objective
 from .models import Autoencoder, ModelSpec, build_model
 from .noise import Noise, corrupt
@@ -50,7 +50,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     max_steps: int | None = None  # stop early after this many optimiser steps (tests, quick demos)
-    eval_batch_size: int = 250  # conv models on CPU: larger batches spill the L3 cache and run slower
+    eval_batch_size: int = INFER_BATCH  # conv models on CPU: larger batches spill the caches (metrics.py)
 
     def __post_init__(self):
         # Configs also come from files (checkpoints) and URLs: check types and finiteness, not just signs.

@@ -148,7 +148,7 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         "samples/s: training steps only (eval excluded), median (min-max) over repeats; ratio = median fast / "
-        "median ref. Wall time includes the per-epoch test pass (fast: eval batch 250; ref: batch 1000). "
+        "median ref. Wall time includes the per-epoch test pass (fast: eval batch 100; ref: batch 1000). "
         f"Test loss: nats per image after the last epoch (linear_ae: MSE summed over pixels; VAEs: -ELBO); "
         f"they agree when the medians are within {LOSS_RTOL:.0%} or the across-seed ranges overlap.",
     ]
