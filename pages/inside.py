@@ -9,7 +9,7 @@ from ui.widgets import picked_model_and_data, require_app_frame, sections
 
 require_app_frame()
 st.title("Inside the models")
-entry, data = picked_model_and_data()
+entry, data = picked_model_and_data(default="shipped:talk_vae")  # opens on a model with a time-lapse
 st.caption("What a trained autoencoder is made of and what it has learned. Sections 1-5 follow the model picked in "
            "the sidebar; sections 6-7 compare the shipped linear AEs with PCA and with "
            "each other, section 8 the shipped conv VAEs' code sizes.")
