@@ -99,3 +99,19 @@ def test_uploaded_pictures_are_converted_to_the_model_input():
     assert rgb.shape == (3, 32, 32) and rgb[0].mean() > 0.99 and rgb[1].mean() < 0.01
     with pytest.raises(ImageError, match="not a readable"):
         to_model_input(b"GIF89a broken", (1, 28, 28))
+
+
+def test_visitors_of_a_shipped_model_share_one_t_sne_layout(monkeypatch):
+    """t-SNE costs seconds: it is cached by the codes' values, so a second visitor's page reuses the first's layout."""
+    import ui.latentview as lv
+    from apptest import open_link
+
+    calls = []
+    real = lv.project
+    monkeypatch.setattr(lv, "project", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    lv._project.clear()
+    link = {"model": "shipped:conv_vae_z20", "proj": "tsne"}
+    for _ in range(2):  # two sessions, as two browsers
+        at = open_link("pages/latent.py", link)
+        assert not at.exception, [e.value for e in at.exception]
+    assert calls.count("tsne") == 1

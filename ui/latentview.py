@@ -28,11 +28,16 @@ def test_codes(entry, data) -> np.ndarray:
     return _memo((entry.key, id(entry.model), "codes"), lambda: encode_all(entry.model, data.test_x).numpy())
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _project(codes: np.ndarray, method: str, dims: tuple, seed: int):
+    """Keyed by the codes' values, so every visitor of a shipped model shares one t-SNE layout (~1-3 s each)."""
+    return project(codes, method, dims, seed)
+
+
 def projection(entry, codes, method, dims, seed):
     spinner = "Running t-SNE (a few seconds)…" if method == "tsne" else "Projecting…"
     with st.spinner(spinner):
-        key = (entry.key, id(entry.model), method, tuple(dims), seed)
-        return _memo(key, lambda: project(codes, method, dims, seed))
+        return _project(codes, method, tuple(dims), seed)
 
 
 def probe(entry, data) -> float:
