@@ -513,3 +513,20 @@ def test_a_lab_control_writes_its_value_into_the_url():
     assert (query(at, "cbsk"), query(at, "cblat"), query(at, "cbk")) == ("5", "constant", "4")
     assert open_tab(at, "cbtab", TABS[0]).slider(key="cb_kernel").value == 4
     assert open_tab(at, "cbtab", TABS[1]).select_slider(key="cb_stack_kernel").value == 5
+
+
+def test_visitors_share_the_shipped_sets_reconstructions(monkeypatch):
+    """The trained-decoder section's first opening reconstructs 108 images with five models; for the shipped sets
+    every visitor gets the same numbers, so the second visitor reuses the first's."""
+    from ui.checkerboard import trained
+
+    calls = []
+    real = trained.reconstruct_batched
+    monkeypatch.setattr(trained, "reconstruct_batched", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    trained._shipped_reconstruction.clear()
+    first = open_page(4)
+    made = len(calls)
+    second = open_page(4)
+    assert made == 10 and len(calls) == made, calls  # 5 models x (100 scored + 8 shown), once for both visitors
+    table = lambda at: next(df.value for df in at.dataframe if "upsampling" in df.value.columns)  # noqa: E731
+    assert table(first).equals(table(second))

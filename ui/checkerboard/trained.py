@@ -23,7 +23,7 @@ from ui.checkerboard.figures import (_colorbar, _heat, _hide_inner_y, _image_axe
                                      spectra_figure)
 from ui.checkerboard.quick_train import QUICK_DATASET, _offer_quick_set, _offer_training, _quick_recipe
 from ui import session
-from ui.state import all_models, dataset
+from ui.state import all_models, dataset, shipped_models
 from ui.widgets import UrlField, image_rows, seed_widgets, set_url, widgets_to_url
 
 N_TEST, N_SCORE, CROP = 8, 100, 14
@@ -89,8 +89,17 @@ def trained_decoders() -> None:
     _compare(group, entries)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _shipped_reconstruction(key: str, x: np.ndarray) -> np.ndarray:
+    """A shipped model's reconstructions, shared by every visitor: the shipped models are the same for all."""
+    return reconstruct_batched(shipped_models()[key].model, torch.from_numpy(x))[1].numpy()
+
+
 def _reconstruct(entry, x: torch.Tensor) -> torch.Tensor:
-    """Reconstructions of x, memoised per visitor (models in session_state are not hashable for st.cache_*)."""
+    """Reconstructions of x: a shipped model's from the shared cache, else memoised per visitor (models in
+    session_state are not hashable for st.cache_*)."""
+    if entry.source == "shipped":
+        return torch.from_numpy(_shipped_reconstruction(entry.key, x.numpy()))
     memo = session.recon_memo.get()
     key = (entry.key, id(entry.checkpoint.model), x.shape[0], float(x.sum()))
     if key not in memo:
