@@ -392,3 +392,13 @@ def test_inside_the_models_shows_every_section_or_says_why_not(model):
     assert ("no convolution" in notes) == (model == "shipped:linear_ae")
     if model == "shipped:beta_vae":
         assert digit.value == 5 and query(at, "tdigit") == "5"
+
+
+def test_a_model_name_too_long_for_the_sidebar_box_is_written_out_below_it():
+    at = open_link("pages/inside.py", {"model": "shipped:talk_vae"})  # "The talk's MLP VAE z=20 · mnist-5k"
+    label = widget(at.sidebar.selectbox, "Model").format_func("shipped:talk_vae")
+    from ui.text import plain  # markdown-escaped: a name from an uploaded file renders as text
+
+    assert len(label) > 30 and plain(label) in [c.value for c in at.sidebar.caption]
+    short = open_link("pages/inside.py", {"model": "shipped:conv_vae_z2"})  # "Conv VAE z=2 · mnist-5k": fits
+    assert not any("Conv VAE z=2" in c.value for c in short.sidebar.caption)

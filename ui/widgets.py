@@ -153,6 +153,9 @@ def sections(key: str, parts) -> None:
 # --- model picker -------------------------------------------------------------------------------------
 
 
+LABEL_FITS = 30  # characters of a model's name that the sidebar's select box shows uncut (1280 px window)
+
+
 def model_picker(where=st.sidebar, default: str | None = None) -> ModelEntry | None:
     """Shipped checkpoints and this visitor's trained models; the choice is shared by pages and the URL. `default`:
     the page's own first choice, when neither this visitor nor the link has chosen one."""
@@ -171,6 +174,8 @@ def model_picker(where=st.sidebar, default: str | None = None) -> ModelEntry | N
     key = where.selectbox("Model", keys, index=index, format_func=lambda k: models[k].label, key=session.model_box.key,
                           help="Shipped models and the ones you trained in this session.")  # keyed: its index
     # follows the choice, and an unkeyed box whose index changed would be a new widget that forgets the click
+    if len(models[key].label) > LABEL_FITS:  # the sidebar's box cuts longer names off: say it in full below
+        where.caption(plain(models[key].label))
     session.picked_model.set(key)
     set_url(model=key)
     return models[key]
