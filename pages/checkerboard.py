@@ -2,7 +2,9 @@
 Thin: the arithmetic is in aecore.checkerboard, the layout in ui.checkerboard (one module per section)."""
 import streamlit as st
 
+from ui import session
 from ui.checkerboard import arithmetic, distill, overlap, trained
+from ui.checkerboard.quick_train import quick_progress
 from ui.widgets import require_app_frame, sections
 
 require_app_frame()
@@ -11,7 +13,12 @@ st.caption("Why transposed convolutions (\"deconvolutions\") paint checkerboards
            "in the arithmetic, in random decoders and in trained ones, and how resize-convolution removes them. "
            "After Odena, Dumoulin & Olah, *Deconvolution and Checkerboard Artifacts*, Distill 2016.")
 
-sections("cbtab", [("Arithmetic", "The arithmetic of a transposed convolution", arithmetic.calculator),
-                   ("Overlaps", "Where the stamps overlap", overlap.overlap_patterns),
-                   ("Random decoders", "Random decoders: the pattern before training", distill.random_decoders),
-                   ("Trained decoders", "Trained decoders, different upsampling", trained.trained_decoders)])
+progress = st.container()  # above the tabs: a set training in the background, whichever section is open
+shown = sections("cbtab", [("Arithmetic", "The arithmetic of a transposed convolution", arithmetic.calculator),
+                           ("Overlaps", "Where the stamps overlap", overlap.overlap_patterns),
+                           ("Random decoders", "Random decoders: the pattern before training", distill.random_decoders),
+                           ("Trained decoders", "Trained decoders, different upsampling", trained.trained_decoders)])
+if session.quick_set.get() and shown != 4:  # section 4 shows it itself; elsewhere its polls keep the set going
+    with progress:
+        st.caption("Training the narrow conv AE set in the background (see section 4):")
+        quick_progress()

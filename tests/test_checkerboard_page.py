@@ -530,3 +530,28 @@ def test_visitors_share_the_shipped_sets_reconstructions(monkeypatch):
     assert made == 10 and len(calls) == made, calls  # 5 models x (100 scored + 8 shown), once for both visitors
     table = lambda at: next(df.value for df in at.dataframe if "upsampling" in df.value.columns)  # noqa: E731
     assert table(first).equals(table(second))
+
+
+def test_the_set_trains_on_while_another_section_is_open(monkeypatch):
+    """The set trains one model after another, advanced by its progress polls: with another tab open, the polls
+    run above the tabs, so the set completes (and its runs keep their heartbeat) without section 4 on screen."""
+    from ui.checkerboard import quick_train as view
+    from ui.checkerboard import trained
+    from ui.state import all_models
+
+    monkeypatch.setattr(view, "QUICK_MAX_STEPS", 2)
+    monkeypatch.setattr(trained, "all_models", lambda: {k: e for k, e in all_models().items()
+                                                        if not k.startswith("shipped:conv_ae_narrow")})
+    at = open_page(4)
+    next(b for b in at.button if b.key == "cb_train_here" and " 5 here" in b.label).click()
+    at.run()
+    open_tab(at, "cbtab", TABS[0])
+    assert any("in the background" in c.value for c in at.caption) and any(b.key == "cb_quick_cancel"
+                                                                          for b in at.button)
+    deadline = time.monotonic() + 300
+    while at.session_state["cb_quick"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sorted(e.checkpoint.spec.upsample for e in at.session_state["models"].values()) == sorted(UPSAMPLE_MODES)
+    assert [h.value[:1] for h in at.header] == ["1"], "still on the section the visitor chose"

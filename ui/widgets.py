@@ -137,17 +137,21 @@ def set_url(**values) -> None:
             st.query_params[k] = str(v)
 
 
-def sections(key: str, parts) -> None:
+def sections(key: str, parts) -> int | None:
     """A page of numbered sections (the Labs, Inside) as tabs: (tab label, title, draw) triples. Only the open tab
     runs and is drawn (the Checkerboard Lab's seven plotly charts cost the browser ~1 s of a 1.7-1.9 s visit when all
-    four sections were drawn at once), and the open tab is in the URL as `key`, so a link opens any section."""
+    four sections were drawn at once), and the open tab is in the URL as `key`, so a link opens any section.
+    Returns the open section's number (None if the tabs do not track state and all ran)."""
     labels = [f"{number}. {label}" for number, (label, _, _) in enumerate(parts, start=1)]
+    shown = None
     for number, (tab, (_, title, draw)) in enumerate(zip(st.tabs(labels, key=key, bind="query-params"), parts), 1):
         if tab.open is False:  # None would mean the tabs do not track state: then every section runs, as before
             continue
+        shown = number if tab.open else None
         with tab:
             st.header(f"{number} · {title}", divider="gray")
             draw()
+    return shown
 
 
 # --- model picker -------------------------------------------------------------------------------------
