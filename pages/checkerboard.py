@@ -2,9 +2,8 @@
 Thin: the arithmetic is in aecore.checkerboard, the layout in ui.checkerboard (one module per section)."""
 import streamlit as st
 
-from ui import session
 from ui.checkerboard import arithmetic, distill, overlap, trained
-from ui.checkerboard.quick_train import quick_progress
+from ui.checkerboard.quick_train import progress_elsewhere
 from ui.widgets import require_app_frame, sections
 
 require_app_frame()
@@ -18,7 +17,4 @@ shown = sections("cbtab", [("Arithmetic", "The arithmetic of a transposed convol
                            ("Overlaps", "Where the stamps overlap", overlap.overlap_patterns),
                            ("Random decoders", "Random decoders: the pattern before training", distill.random_decoders),
                            ("Trained decoders", "Trained decoders, different upsampling", trained.trained_decoders)])
-if session.quick_set.get() and shown != 4:  # section 4 shows it itself; elsewhere its polls keep the set going
-    with progress:
-        st.caption("Training the narrow conv AE set in the background (see section 4):")
-        quick_progress()
+progress_elsewhere(progress, shown)  # section 4 shows the set's progress itself

@@ -1,5 +1,5 @@
-"""Caching for the Latent page: codes and projections are computed once per model (per visitor session for
-trained models, since they live only there)."""
+"""Caching for the Latent page: codes and the probe once per model and visitor session (trained models live only
+there); projections once per server for the same codes, so visitors of a shipped model share a t-SNE layout."""
 from __future__ import annotations
 
 import numpy as np

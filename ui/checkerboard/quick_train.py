@@ -192,3 +192,12 @@ def quick_progress() -> None:
                  help="Stops after the current step; the models finished so far are kept."):
         state["cancelled"] = True
         run.request_stop()
+
+
+def progress_elsewhere(where, shown_section: int | None, own_section: int = 4) -> None:
+    """The set's progress in `where` while another Lab section is open: its polls advance the set one model at a
+    time and keep the runs' heartbeat, so the set trains on whichever section the visitor reads."""
+    if session.quick_set.get() and shown_section != own_section:
+        with where:
+            st.caption(f"Training the narrow conv AE set in the background (see section {own_section}):")
+            quick_progress()
