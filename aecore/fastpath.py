@@ -41,6 +41,7 @@ class Plan:
     conv: bool = False  # few-output-channel conv2d as one GEMM over kernel taps (fastconv.py, fast path 1)
     conv_transpose: bool = False  # NHWC transposed convs: odd sizes via even, bias grad apart (fastconv.py, 2)
     bce: bool = False  # the vectorised Bernoulli NLL (losses.py)
+    mse: bool = False  # the squared error of sigmoid(logits) with its backward written out (losses.py)
     channels_last: bool = False  # conv models in NHWC memory format (training)
     infer_channels_last: bool = False  # conv layers' inputs in NHWC for passes without gradients (eval, pages)
     bf16: bool = False  # training forward passes in bfloat16 autocast, on CPUs with bfloat16 units (bf16.py)

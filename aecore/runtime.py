@@ -25,7 +25,6 @@ Three facts shape it (issue #10, measured on 2-core AMD EPYCs):
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import math
 import os
@@ -115,34 +114,6 @@ def use_threads(n: int) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
-
-
-# A training step of a few dozen tiny kernels (the linear AE, 784-50-784 at batch 100: ~50 MFLOP) runs faster on one
-# thread: with the short spin above, a second thread falls asleep and is woken between kernels (2026-12-02, Xeon,
-# 2 cores: 44k images/s on 2 threads, 65-69k on 1; libgomp's long default spin: 90k, but it starves neighbours).
-SMALL_STEP_FLOPS = 2e8
-
-
-def is_small_step(model, batch_size: int) -> bool:
-    """A fully connected model whose training step (forward 2, backward 4 FLOPs per weight and image) is tiny."""
-    weights = sum(p.numel() for p in model.parameters())
-    return not model.spec.is_conv and 6 * weights * batch_size < SMALL_STEP_FLOPS
-
-
-@contextlib.contextmanager
-def threads_for_step(model, batch_size: int):
-    """One intra-op thread while a small model trains (restored afterwards); the process's own count otherwise."""
-    import torch
-
-    before = torch.get_num_threads()
-    if before == 1 or not is_small_step(model, batch_size):
-        yield before
-        return
-    torch.set_num_threads(1)
-    try:
-        yield 1
-    finally:
-        torch.set_num_threads(before)
 
 
 class ThreadTuner:

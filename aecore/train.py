@@ -20,7 +20,7 @@ import torch
 from . import distributed
 from .events import EpochEvent, History, StepEvent  # noqa: F401 (History: part of the training API)
 from .fastpath import adopt, memory_format, training_precision
-from .runtime import INFER_BATCH, threads_for_step
+from .runtime import INFER_BATCH
 from .losses import RECON_LOSSES, REDUCTIONS, objective
 from .models import Autoencoder, ModelSpec, build_model
 from .noise import Noise, corrupt
@@ -184,11 +184,6 @@ def make_optimizer(model, lr: float, device: torch.device):
 def train(model: Autoencoder, train_x, test_x, cfg: TrainConfig, stop: threading.Event | None = None,
           val_x=None) -> Iterator[StepEvent | EpochEvent]:
     """Train in place, yielding events. train_x/test_x/val_x: (N, C, H, W) float in [0, 1]."""
-    with threads_for_step(model, cfg.batch_size):  # a tiny model trains faster on one thread (runtime.py)
-        yield from _train(model, train_x, test_x, cfg, stop, val_x)
-
-
-def _train(model, train_x, test_x, cfg, stop, val_x):
     device = pick_device(cfg.device)
     fmt = memory_format(model)
     adopt(model.to(device)).train()

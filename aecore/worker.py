@@ -49,7 +49,6 @@ def main(spec: dict, weights: bytes, arrays, cfg: dict, threads, plan: dict, sto
         train_x, test_x, val_x, preview, train_y, test_y = (None if a is None else torch.from_numpy(a) for a in arrays)
         out.put(("started", None))
         tuner = runtime.ThreadTuner()
-        small = runtime.is_small_step(model, config.batch_size)  # one thread always (runtime.py)
 
         def report(event):
             if isinstance(event, EpochEvent):  # weights first: once the epoch shows, its weights are safe
@@ -58,7 +57,7 @@ def main(spec: dict, weights: bytes, arrays, cfg: dict, threads, plan: dict, sto
                     out.put(("frame", event.frame.to_arrays()))
                     event.frame = None
             else:  # between steps: the budget (re-shared as runs start and end) or one thread, whichever is faster
-                runtime.use_threads(tuner.after_step(time.perf_counter(), 1 if small else threads.value))
+                runtime.use_threads(tuner.after_step(time.perf_counter(), threads.value))
             out.put(("event", event))
 
         result = fit(model, train_x, test_x, config, val_x=val_x, keep_best=keep_best, stop=stop, on_event=report,

@@ -1,6 +1,6 @@
 """Conv VAE training speed when the CPU is shared: quiet, with busy neighbours, and two runs at once.
 
-    python bench/contention.py [--steps N] [--repeats N] [--policies aecore,spin]
+    python bench/contention.py [--steps N] [--repeats N] [--policies aecore,spin] [--out FOLDER]
 
 Each measurement is a fresh process that trains the conv VAE (batch 100, mnist-5k) for `--steps` steps after 5
 warm-up steps and reports training images/s, exactly as the app's worker runs it: `runtime.threads_for(runs)`
@@ -107,6 +107,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--policies", default="aecore,spin")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for contention.json / .md")
     args = ap.parse_args()
     if args.child:
         return child(args.steps, args.runs)
@@ -139,7 +140,7 @@ def main() -> None:
     machine.update(loadavg_start=load0, plan=plan.to_dict())
     report = {"machine": machine, "steps": args.steps, "repeats": args.repeats, "raw": raw, "summary": summary,
               "targets": TARGETS}
-    finish_report(ROOT / "bench" / "results", "contention", report, markdown)
+    finish_report(args.out, "contention", report, markdown)
 
 
 def markdown(report: dict) -> str:

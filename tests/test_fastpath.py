@@ -10,7 +10,7 @@ from aecore.fastpath import Plan, fast_kernels
 from aecore.models import ModelSpec, build_model
 from aecore.train import TrainConfig, loss_parts
 
-ALL = Plan(linear=True, conv=True, conv_transpose=True, bce=True, channels_last=True, reason="test: all")
+ALL = Plan(linear=True, conv=True, conv_transpose=True, bce=True, mse=True, channels_last=True, reason="test: all")
 NONE = Plan(reason="test: none")
 
 
@@ -88,14 +88,19 @@ def test_a_whole_model_gives_the_same_loss_and_gradients_with_and_without_fast_p
     results = []
     for p in (NONE, ALL):
         plan(p)
-        for spec in (ModelSpec("mlp", (1, 28, 28), 2, True), ModelSpec("conv_vae", (1, 28, 28), 2, True)):
+        for spec, recon in ((ModelSpec("mlp", (1, 28, 28), 2, True), "bce"),
+                            (ModelSpec("conv_vae", (1, 28, 28), 2, True), "bce"),
+                            (ModelSpec("linear", (1, 28, 28), 50), "mse"),
+                            (ModelSpec("mlp", (1, 28, 28), 16), "mse")):
             torch.manual_seed(0)
             model = fastpath.adopt(build_model(spec))
             x = torch.rand(32, 1, 28, 28).contiguous(memory_format=fastpath.memory_format(model))
-            loss = loss_parts(model, x, TrainConfig(), torch.Generator().manual_seed(0))["loss"].mean()
+            fastpath.TAKEN.clear()
+            loss = loss_parts(model, x, TrainConfig(recon=recon), torch.Generator().manual_seed(0))["loss"].mean()
             loss.backward()
+            assert fastpath.TAKEN[recon] == (p is ALL), (spec.family, recon)
             results.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
-    for (loss_a, grads_a), (loss_b, grads_b) in zip(results[:2], results[2:]):
+    for (loss_a, grads_a), (loss_b, grads_b) in zip(results[:4], results[4:]):
         assert loss_a == pytest.approx(loss_b, rel=1e-5)
         for a, b in zip(grads_a, grads_b):
             assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)

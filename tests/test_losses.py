@@ -84,6 +84,25 @@ def test_bce_matches_pytorch_in_value_and_gradient_including_saturated_logits():
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_the_written_out_squared_error_matches_autograd_in_value_and_both_gradients():
+    """losses._SigmoidSquaredError (the `mse` fast path) against autograd's chain: saturated logits, NHWC too."""
+    from aecore.losses import squared_error_fast
+
+    g = torch.Generator().manual_seed(0)
+    for shape, fmt in (((6, 1, 28, 28), torch.contiguous_format), ((6, 3, 8, 8), torch.channels_last)):
+        logits = torch.randn(shape, generator=g) * 5
+        logits[0], logits[1] = 40.0, -40.0
+        logits = logits.contiguous(memory_format=fmt).requires_grad_()
+        target = torch.rand(shape, generator=g).contiguous(memory_format=fmt).requires_grad_()
+        ours = squared_error_fast(logits, target)
+        ref = (torch.sigmoid(logits) - target).square().flatten(1).sum(1)
+        assert torch.allclose(ours, ref, rtol=1e-6, atol=1e-5)
+        gy = torch.rand(6, generator=g)
+        grads = [torch.autograd.grad(y, [logits, target], gy) for y in (ours, ref)]
+        for a, b in zip(*grads):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
 def test_bce_trains_on_data_made_in_inference_mode():
     with torch.inference_mode():
         target = torch.rand(2, 1, 4, 4)  # like a cached dataset split first loaded inside an evaluation
