@@ -115,3 +115,23 @@ def test_visitors_of_a_shipped_model_share_one_t_sne_layout(monkeypatch):
         at = open_link("pages/latent.py", link)
         assert not at.exception, [e.value for e in at.exception]
     assert calls.count("tsne") == 1
+
+
+def test_the_t_sne_layout_is_computed_in_the_background_while_pca_is_shown(monkeypatch):
+    """The click on t-SNE finds the layout the PCA view started computing: no second t-SNE, no wait for one."""
+    import ui.latentview as lv
+    from apptest import open_link
+
+    calls = []
+    real = lv.project
+    monkeypatch.setattr(lv, "project", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    lv._project.clear()
+    lv._prefetched.clear()
+    at = open_link("pages/latent.py", {"model": "shipped:conv_vae_z20", "proj": "pca"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert calls[0] == "pca" and len(lv._prefetched) == 1  # (the background t-SNE may have begun)
+    next(iter(lv._prefetched.values())).result(timeout=120)  # the background layout
+    assert calls == ["pca", "tsne"]
+    at.radio(key="proj_shipped:conv_vae_z20").set_value("tsne").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert calls == ["pca", "tsne"], "the page used the prefetched layout"

@@ -46,6 +46,8 @@ def codes_view(entry, data, codes: np.ndarray, seed: int, link) -> None:
                                             *p.axis_titles, data.classes), key=f"pair{pair}")
 
     proj = lv.projection(entry, codes, method, dims, seed)
+    if "tsne" in methods and method != "tsne":
+        lv.prefetch(codes, "tsne", dims, seed)  # likely the next click: ready by then
     title = {"pca": "Codes projected by PCA", "tsne": f"Codes embedded by t-SNE ({len(codes):,} points)"}.get(
         proj.method, f"Codes, {proj.method}")
     fig = latent_scatter(proj.points, lv.labels(data), title, *proj.axis_titles, data.classes)

@@ -2,6 +2,8 @@
 trained models and training job live in their own st.session_state, so visitors never see each other's work."""
 from __future__ import annotations
 
+import gc
+import importlib
 import threading
 import time
 from dataclasses import dataclass
@@ -15,12 +17,37 @@ from ui import config, session
 from ui.text import plain
 
 
+# Imported lazily where they are used, each 0.4-1 s the first time in a process (2 cores, 2026-12-03): the first
+# picture (torchvision's make_grid), PCA, t-SNE, the latent probe, the Evaluation Lab's Gaussians. On a fresh server
+# the first visitor paid for each; warm_up() imports them in the background instead.
+WARM_IMPORTS = ("torchvision.utils", "sklearn.decomposition", "sklearn.manifold", "sklearn.linear_model",
+                "scipy.stats")
+
+
+def warm_up() -> None:
+    """What a fresh server does in the background: measure the fast paths, start the fork server (so the first Start
+    does not wait for either), import what the pages will need, load the shipped models (0.7 s), then freeze the
+    garbage collector's view of all that.
+
+    Why freeze: Streamlit runs a full `gc.collect(2)` after every script run (`runner.postScriptGC`), holding the GIL,
+    so the rerun's end reaches the browser only after it. With torch, scikit-learn and plotly loaded that walks
+    ~500k long-lived objects: 0.14-0.35 s added to every interaction (2 cores, 2026-12-03). `gc.freeze()` moves
+    them out of the collector's sight; everything made later is still collected."""
+    fastpath.plan()
+    jobs.warm_up()
+    for name in WARM_IMPORTS:
+        importlib.import_module(name)
+    shipped_models()
+    gc.collect()  # what is garbage now is freed, not frozen
+    gc.freeze()
+
+
 @st.cache_resource(show_spinner=False)
 def init_runtime() -> int:
-    """Once per process: the server's torch threads from the CPU budget it really has (runtime.py), and, in the
-    background, the fast-path measurement and a warm fork server, so the first Start does not wait for them."""
+    """Once per process: the server's torch threads from the CPU budget it really has (runtime.py), and warm_up()
+    in a background thread."""
     threads = runtime.use_threads(runtime.cpu_budget())
-    threading.Thread(target=lambda: (fastpath.plan(), jobs.warm_up()), name="aecore-warm-up", daemon=True).start()
+    threading.Thread(target=warm_up, name="aecore-warm-up", daemon=True).start()
     return threads
 
 
