@@ -128,10 +128,10 @@ def _compare(group: UpsampleGroup, entries: dict) -> None:
     source = d.radio("Spectrum of", ["output", "difference"], horizontal=True, key="cb_spec_of",
                      format_func={"output": "the outputs", "difference": "output − original"}.get)
     widgets_to_url(fields)
-    start = min(first, len(data.test_x) - N_SCORE)
+    start = max(0, min(first, len(data.test_x) - N_SCORE))  # the scored images hold the shown ones: one pass per model
     x_all, x = data.test_x[start: start + N_SCORE], data.test_x[first: first + N_TEST]
     outs = {m: _reconstruct(entries[group.members[m]], x_all) for m in modes}
-    shown = {m: _reconstruct(entries[group.members[m]], x) for m in modes}
+    shown = {m: outs[m][first - start: first - start + N_TEST] for m in modes}
 
     st.markdown(f"**Test images {first}–{first + N_TEST - 1} and their reconstructions**")
     image_rows({"original": x, **{m: shown[m] for m in modes}}, target=56)
