@@ -515,7 +515,20 @@ def test_a_lab_control_writes_its_value_into_the_url():
     assert open_tab(at, "cbtab", TABS[1]).select_slider(key="cb_stack_kernel").value == 5
 
 
-def test_visitors_share_the_shipped_sets_reconstructions(monkeypatch):
+@pytest.fixture
+def warmed():
+    """The server's warm-up (started by the app's first run in this process) over before the test counts calls."""
+    import threading
+
+    from ui.state import init_runtime
+
+    init_runtime()
+    for thread in threading.enumerate():
+        if thread.name == "aecore-warm-up":
+            thread.join(300)
+
+
+def test_visitors_share_the_shipped_sets_reconstructions(monkeypatch, warmed):
     """The trained-decoder section's first opening reconstructs 100 images with five models (the 8 shown are among
     them: one pass per model); for the shipped sets
     every visitor gets the same numbers, so the second visitor reuses the first's."""
@@ -532,6 +545,20 @@ def test_visitors_share_the_shipped_sets_reconstructions(monkeypatch):
     assert len(calls) == made, "once for both visitors"
     table = lambda at: next(df.value for df in at.dataframe if "upsampling" in df.value.columns)  # noqa: E731
     assert table(first).equals(table(second))
+
+
+def test_after_the_server_warm_up_the_section_opens_without_reconstructing(monkeypatch, warmed):
+    """ui.state.warm_up fills the shared cache with the shipped sets' reconstructions: the first visitor's opening of
+    section 4 computes none."""
+    from ui.checkerboard import trained
+
+    trained._shipped_reconstruction.clear()
+    trained.warm_shipped_sets()
+    calls = []
+    real = trained.reconstruct_batched
+    monkeypatch.setattr(trained, "reconstruct_batched", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    at = open_page(4)
+    assert not at.exception and calls == [], calls
 
 
 def test_the_set_trains_on_while_another_section_is_open(monkeypatch):

@@ -26,8 +26,8 @@ WARM_IMPORTS = ("torchvision.utils", "sklearn.decomposition", "sklearn.manifold"
 
 def warm_up() -> None:
     """What a fresh server does in the background: measure the fast paths, start the fork server (so the first Start
-    does not wait for either), import what the pages will need, load the shipped models (0.7 s), then freeze the
-    garbage collector's view of all that.
+    does not wait for either), import what the pages will need, load the shipped models (0.7 s), compute the
+    Checkerboard Lab's shipped reconstructions, then freeze the garbage collector's view of all that.
 
     Why freeze: Streamlit runs a full `gc.collect(2)` after every script run (`runner.postScriptGC`), holding the GIL,
     so the rerun's end reaches the browser only after it. With torch, scikit-learn and plotly loaded that walks
@@ -38,6 +38,9 @@ def warm_up() -> None:
     for name in WARM_IMPORTS:
         importlib.import_module(name)
     shipped_models()
+    from ui.checkerboard.trained import warm_shipped_sets  # here: that module imports this one
+
+    warm_shipped_sets()
     gc.collect()  # what is garbage now is freed, not frozen
     gc.freeze()
 
