@@ -17,11 +17,12 @@ from ui import config, session
 from ui.text import plain
 
 
-# Imported lazily where they are used, each 0.4-1 s the first time in a process (2 cores, 2026-12-03): the first
-# picture (torchvision's make_grid), PCA, t-SNE, the latent probe, the Evaluation Lab's Gaussians. On a fresh server
-# the first visitor paid for each; warm_up() imports them in the background instead.
-WARM_IMPORTS = ("torchvision.utils", "sklearn.decomposition", "sklearn.manifold", "sklearn.linear_model",
-                "scipy.stats")
+# torchvision is imported lazily where pictures are made (aecore/viz.py), 1 s the first time in a process, and it
+# brings torch._dynamo, which the first torch.optim optimizer (the Evaluation Lab's refits) would otherwise import:
+# warm_up() imports it in the background so the first visitor does not wait. Every page with a picture needs it
+# anyway. scikit-learn (PCA, t-SNE, probes: 0.9 s) stays lazy: warmed, it took the server with a run going from
+# ~950 MB to 1,071 MB RSS (2026-12-03, bench/watched.py), past the 1 GB a small deployment has.
+WARM_IMPORTS = ("torchvision.utils",)
 
 
 def warm_up() -> None:
