@@ -122,7 +122,7 @@ def objective(out, target: torch.Tensor, recon: str = "bce", beta: float = 1.0, 
         recon_weight, kl_weight = 1.0, beta
     else:
         raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
-    loss = recon_weight * parts["recon"]
+    loss = parts["recon"] if recon_weight == 1.0 else recon_weight * parts["recon"]  # no op when unweighted
     if out.mu is not None:
         parts["kl"] = kl_divergence(out.mu, out.logvar)
         loss = loss + kl_weight * parts["kl"]

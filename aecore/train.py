@@ -222,7 +222,8 @@ def train(model: Autoencoder, train_x, test_x, cfg: TrainConfig, stop: threading
             if schedule is not None:
                 schedule.step()
             step += 1
-            means = {k: v.mean().item() for k, v in parts.items() if k != "loss"}
+            # a part that is the loss itself (a plain AE's reconstruction) is not averaged twice
+            means = {k: value if v is parts["loss"] else v.mean().item() for k, v in parts.items() if k != "loss"}
             for k, v in {"loss": value, **means}.items():
                 sums[k] = sums.get(k, 0.0) + v * len(batch)
             seen += len(batch)

@@ -28,11 +28,21 @@ def test_selection_maps_back_to_samples_in_every_form_streamlit_sends():
 def test_scatter_and_curves_have_titles_and_axis_labels():
     fig = latent_scatter(np.random.rand(10, 2), np.arange(10) % 3, "Codes", "z0", "z1")
     assert fig.layout.title.text == "Codes" and fig.layout.xaxis.title.text == "z0"
-    assert fig.layout.dragmode == "lasso" and all(t.type == "scattergl" for t in fig.data)
+    assert fig.layout.dragmode == "lasso" and all(t.type == "scatter" for t in fig.data)
     h = History(step=[1, 2, 3], step_loss=[3.0, 2.0, 1.0], epoch=[1], epoch_step=[3], test={"loss": [1.5]})
     curves = loss_curves(h)
     assert curves.layout.yaxis.title.text == "loss (nats per image)" and curves.layout.xaxis.title.text
     assert {t.name for t in curves.data} >= {"train (smoothed)", "test (per epoch)"}
+
+
+def test_scatter_draws_svg_for_a_test_split_and_webgl_only_for_many_points():
+    # a WebGL context costs a browser without a GPU ~0.35 s per chart: SVG for the few thousand codes pages show
+    from aecore.viz import SVG_MAX_POINTS
+
+    small = latent_scatter(np.random.rand(SVG_MAX_POINTS, 2), np.arange(SVG_MAX_POINTS) % 10, "t", "x", "y")
+    large = latent_scatter(np.random.rand(SVG_MAX_POINTS + 1, 2), None, "t", "x", "y")
+    assert {t.type for t in small.data} == {"scatter"} and {t.type for t in large.data} == {"scattergl"}
+    assert SVG_MAX_POINTS >= 2000  # the t-SNE view shows up to 2,000 codes (ui/latentview.py)
 
 
 def test_smoothing_is_bias_corrected():
