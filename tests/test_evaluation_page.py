@@ -3,6 +3,7 @@ values reach the widgets and stay in the URL, and the numbers shown are the modu
 import pytest
 from apptest import each_section, open_link, open_tab, query
 from streamlit.testing.v1 import AppTest
+from ui.evaluation.ring import DEFAULT_SIZE
 
 pytestmark = pytest.mark.slow
 
@@ -61,8 +62,8 @@ def test_a_control_redraws_its_section_and_updates_the_url():
     at.run()
     open_tab(at, "evtab", "6. Gaussian to anything")
     assert not at.exception, [e.value for e in at.exception]
-    assert ring_points(at) == 2000
-    ring = next(s for s in at.select_slider if s.label == "Samples" and s.value == 2000)
+    assert ring_points(at) == DEFAULT_SIZE
+    ring = next(s for s in at.select_slider if s.label == "Samples" and s.value == DEFAULT_SIZE)
     ring.set_value(500).run()
     assert not at.exception, [e.value for e in at.exception]
     assert query(at, "ringn") == "500" and ring_points(at) == 500

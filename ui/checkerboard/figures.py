@@ -33,8 +33,10 @@ def _image_axes(fig: go.Figure, n: int, x_title="x (pixel)", y_title="y (pixel)"
         fig.layout[f"xaxis{sx}"].update(title=x_title, constrain="domain", constraintoward="center",
                                         showgrid=False, zeroline=False,
                                         **({"matches": "x"} if match and i > 1 else {}))
-        fig.layout[f"yaxis{sy}"].update(autorange="reversed", scaleanchor=f"x{sx}", constrain="domain",
-                                        constraintoward="top",
+        # a matched panel follows the first one's ranges; plotly ignores (and warns about, ~2 ms a warning in the
+        # browser) a scale anchor on an axis that also matches another
+        anchor = {} if match and i > 1 else {"scaleanchor": f"x{sx}"}
+        fig.layout[f"yaxis{sy}"].update(autorange="reversed", constrain="domain", constraintoward="top", **anchor,
                                         showgrid=False, zeroline=False, title=y_title if i == 1 else None,
                                         **({"matches": "y"} if match and i > 1 else {}))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from aecore import checkerboard as cb
@@ -13,6 +14,7 @@ from ui.widgets import UrlField, seed_widgets, widgets_to_url
 from ui.checkerboard.figures import EVEN, MARGIN, UNEVEN, _colorbar, _heat, _image_axes, _shape, scale
 
 
+MAX_COUNT = 5  # the most contributions a pixel gets in the grid below (kernel 5, stride 1): the top of its scale
 LECTURE_CASES = {(3, 2): "uneven: 1, 2, 1, 2", (4, 2): "even in the interior", (3, 1): "even, but no upsampling"}
 
 
@@ -61,7 +63,7 @@ def overlap_patterns() -> None:
 @st.cache_data(show_spinner=False)
 def overlap_grid_figure() -> go.Figure:
     """Small multiples: 1-D interior overlap profiles for kernels 2-5 (rows) x strides 1-3 (columns), one period
-    shaded, bars coloured by their count (one colour scale for all)."""
+    shaded, bars coloured by their count (one colour scale for all: Viridis over 0-MAX_COUNT)."""
     kernels, strides, n_show = (2, 3, 4, 5), (1, 2, 3), 12
     titles = []
     for k in kernels:
@@ -78,19 +80,22 @@ def overlap_grid_figure() -> go.Figure:
             p = cb.overlap_pattern(k, s, periods=n_show)
             seg = p.profile[p.start + p.phase: p.start + p.phase + n_show]
             x = np.arange(len(seg))
-            fig.add_trace(go.Bar(x=x, y=seg, marker=dict(color=seg, coloraxis="coloraxis"), showlegend=False,
+            # colours as strings: plotly.js warned (a stack trace in the console, ~1 s for this figure) for every
+            # bar whose colour was a number on a colour axis
+            colours = sample_colorscale("Viridis", np.clip(seg / MAX_COUNT, 0, 1))
+            fig.add_trace(go.Bar(x=x, y=seg, marker=dict(color=colours), showlegend=False,
                                  hovertemplate=f"k{k} s{s}<br>output pixel %{{x}}: %{{y}} contribution(s)"
                                                "<extra></extra>"), i, j)
             if p.period is not None:
                 fig.add_vrect(x0=-0.5, x1=p.period - 0.5, fillcolor=UNEVEN, opacity=0.12, line_width=0,
                               row=i, col=j)
             fig.update_xaxes(title="output pixel (interior)" if i == len(kernels) else None, dtick=2, row=i, col=j)
-            fig.update_yaxes(title="contributions" if j == 1 else None, range=[0, 5.4], dtick=1, row=i, col=j)
+            fig.update_yaxes(title="contributions" if j == 1 else None, range=[0, MAX_COUNT + 0.4], dtick=1,
+                             row=i, col=j)
     for ann in fig.layout.annotations:
         ann.font = dict(size=12, color=EVEN if ": even" in ann.text else UNEVEN)
     fig.update_layout(title="Overlap along one axis, away from the border (shaded: one period of the pattern; "
                             "★ the lecture's cases)",
-                      coloraxis=dict(colorscale="Viridis", cmin=0, cmax=5, colorbar=_colorbar("contributions")),
                       height=640, bargap=0.15, margin=dict(t=80, b=10, l=10, r=10))
     return fig
 
