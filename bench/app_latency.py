@@ -53,6 +53,7 @@ RERUN_DONE = """() => window.__reran && document.querySelector("[data-testid='st
 
 def rerun_seconds(page, action) -> float:
     """Seconds from a widget interaction until the rerun it triggers has finished."""
+    page.wait_for_timeout(300)  # not timed: a click landing as the last rerun's widgets re-mount can be lost
     page.evaluate(ARM)
     t = time.perf_counter()
     action()
@@ -78,18 +79,21 @@ def nudge_slider(page, label: str, last: bool = False, key: str = "ArrowRight"):
     return nudge
 
 
+def open_page(page, url: str) -> None:
+    page.goto(url)
+    settle(page, 300_000)
+    page.wait_for_timeout(1000)  # a key press or click right after a load can land before the widgets listen
+
+
 def interactions(page, url: str, repeats: int) -> dict:
     """The main interactions, each on a page opened by URL: reconstruct a bigger grid, project the test codes of a
     20-D model with t-SNE and back to PCA, recompute the overlap map of stacked layers, and three Evaluation Lab
     controls (each reruns only its own section)."""
     out = {}
-    page.goto(f"{url}/reconstruct?model=shipped:conv_vae_z2")
-    settle(page, 300_000)
-    page.wait_for_timeout(1000)  # a key press right after the first load can land before the widgets listen
+    open_page(page, f"{url}/reconstruct?model=shipped:conv_vae_z2")
     out["Reconstruct: one more image in the grid"] = [rerun_seconds(page, nudge_slider(page, "Images"))
                                                       for _ in range(repeats)]
-    page.goto(f"{url}/latent?model=shipped:conv_vae_z20&proj=pca")
-    settle(page, 300_000)
+    open_page(page, f"{url}/latent?model=shipped:conv_vae_z20&proj=pca")
     radio = lambda name: lambda: page.locator("[data-testid='stRadio']").get_by_text(name, exact=True).click()  # noqa
     out["Latent: project 1,000 20-D codes with t-SNE"] = []
     out["Latent: back to PCA"] = []
@@ -97,16 +101,14 @@ def interactions(page, url: str, repeats: int) -> dict:
         out["Latent: project 1,000 20-D codes with t-SNE"].append(rerun_seconds(page, radio("t-SNE")))
         out["Latent: back to PCA"].append(rerun_seconds(page, radio("PCA")))
     tab = lambda name: lambda: page.get_by_role("tab", name=name).click()  # noqa: E731  (a Lab section)
-    page.goto(f"{url}/checkerboard")
-    settle(page, 300_000)
+    open_page(page, f"{url}/checkerboard")
     out["Checkerboard: open a section (tab)"] = []
     for _ in range(repeats):
         out["Checkerboard: open a section (tab)"].append(rerun_seconds(page, tab("4. Trained decoders")))
         out["Checkerboard: open a section (tab)"].append(rerun_seconds(page, tab("2. Overlaps")))
     out["Checkerboard: overlap map for the next kernel size"] = [
         rerun_seconds(page, nudge_slider(page, "Kernel size (stacked layers)")) for _ in range(min(repeats, 2))]
-    page.goto(f"{url}/evaluation")
-    settle(page, 300_000)
+    open_page(page, f"{url}/evaluation")
     out["Evaluation: refit four objectives for the next blob width"] = [
         rerun_seconds(page, nudge_slider(page, "Blob width")) for _ in range(repeats)]
     out["Evaluation: open a section (tab)"] = [rerun_seconds(page, tab("4. Pixel distance"))]
