@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from aecore import fastconv, fastlinear, fastpath, fastprobe
+from aecore import bf16, fastconv, fastlinear, fastpath, fastprobe
 from aecore.fastpath import Plan, fast_kernels
 from aecore.models import ModelSpec, build_model
 from aecore.train import TrainConfig, loss_parts
@@ -151,11 +151,18 @@ def test_only_models_with_something_to_gain_pay_for_the_fast_path_mode(plan):
 # ---- the choice per machine ----------------------------------------------------------------------------------
 
 
+def _missing_here() -> set[str]:
+    """Paths whose hardware or build this machine lacks: their guards must refuse, and say why."""
+    missing = set() if fastlinear.AVAILABLE else {"linear"}
+    return missing | (set() if any(f in bf16.cpu_flags() for f in bf16.HARDWARE_FLAGS) else {"bf16"})
+
+
 def test_the_guards_pass_on_this_torch_and_refuse_versions_outside_the_tested_range():
     for name, guard in fastpath.GUARDS.items():
-        if name == "linear" and not fastlinear.AVAILABLE:
-            continue
-        assert guard() is None, f"{name}: {guard()}"
+        if name == "bf16" and name in _missing_here():  # e.g. an AVX-512 Xeon without AMX or AVX-512 BF16
+            assert "no bfloat16 units" in guard()
+        elif name not in _missing_here():
+            assert guard() is None, f"{name}: {guard()}"
     assert fastprobe.torch_version_problem("2.14.1+cu130") is None
     for version in ("1.13.1", "3.0.0", "nightly"):
         assert fastprobe.torch_version_problem(version)
@@ -186,7 +193,7 @@ def test_the_measured_choice_keeps_exactly_the_paths_that_won_here():
 
     measured = fastpath._choose("auto")
     gains = {n: float(g) for n, g in re.findall(r"(\w+) ([\d.]+)x", measured.reason)}
-    assert set(gains) == set(fastpath.PATHS) - ({"linear"} if not fastlinear.AVAILABLE else set())
+    assert set(gains) == set(fastpath.PATHS) - _missing_here()
     for name, gain in gains.items():
         assert gain > 0.2 and getattr(measured, name) == (gain >= fastpath.MIN_GAIN), (name, measured.reason)
 
