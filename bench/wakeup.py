@@ -67,7 +67,9 @@ def main() -> int:
         return 0
     from bench.machine import finish_report, machine_info
 
-    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    from aecore.runtime import USER_CHOICE
+
+    clean = {k: v for k, v in os.environ.items() if k not in USER_CHOICE}  # each child gets only its policy's settings
     runs: dict[str, list[dict]] = {p: [] for p in POLICIES}
     before = cpu_times()
     for r in range(args.repeats):
