@@ -60,10 +60,13 @@ def has_large_linear(model) -> bool:
     return _LARGE[model]
 
 
+def applies(input, weight, bias=None) -> bool:
+    """Whether a call of F.linear is one the oneDNN form can take and gain on (2-D, float32, CPU, large)."""
+    return (AVAILABLE and isinstance(input, torch.Tensor) and input.dim() == 2 and weight.dim() == 2
+            and input.device.type == "cpu" and input.dtype == weight.dtype == torch.float32
+            and input.shape[0] * weight.numel() >= MIN_MACS)
+
+
 def onednn_linear(input, weight, bias=None):
     """F.linear by oneDNN where that applies and gains, else None (the caller runs the native op)."""
-    if not (AVAILABLE and isinstance(input, torch.Tensor) and input.dim() == 2 and weight.dim() == 2
-            and input.device.type == "cpu" and input.dtype == weight.dtype == torch.float32
-            and input.shape[0] * weight.numel() >= MIN_MACS):
-        return None
-    return _OneDNNLinear.apply(input, weight, bias)
+    return _OneDNNLinear.apply(input, weight, bias) if applies(input, weight) else None

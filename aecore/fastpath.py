@@ -8,9 +8,10 @@ So each is used only where it wins *here*:
    capability PyTorch reports, and a numerical self-check against the plain layer (values and gradients). A failed
    guard turns the path off; nothing else can turn it on.
 2. a short measurement (fastprobe.py, ~1 s in all): the fast and the plain form of each, interleaved, on the shapes
-   the shipped models use; a path stays on only if it is at least `MIN_GAIN` faster.
+   the shipped models use; a path stays on only if it is at least `MIN_GAIN` faster. Each path is measured when
+   first asked for (`MeasuredPlan`), so `python -m aecore eval` measures only the inference paths.
 
-`plan()` returns the decision (computed on first use); `use_plan()` installs one (a training worker gets its
+`plan()` returns the decision; `use_plan()` installs one (a training worker gets its
 parent's, so it does not measure again); `AECORE_FASTPATHS=none|all|name,name` overrides the measurement
 (benchmarks, tests). `TAKEN` counts the calls each path actually served, so tests can assert what ran.
 Models enter `fast_kernels(model)` in their own encode/decode methods (models.py): training, evaluation and every
@@ -50,6 +51,9 @@ class Plan:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def settle(self) -> "Plan":
+        return self  # decided already
+
     @classmethod
     def from_dict(cls, d: dict) -> "Plan":
         return cls(**{k: d[k] for k in (f.name for f in fields(cls)) if k in d})
@@ -60,14 +64,13 @@ _plan: Plan | None = None
 _plan_lock = threading.Lock()
 
 
-def plan() -> Plan:
-    """This process's plan: installed, forced by AECORE_FASTPATHS, or measured once on first use."""
+def plan() -> "Plan | MeasuredPlan":
+    """This process's plan: installed, forced by AECORE_FASTPATHS, or measured path by path on first use."""
     global _plan
     if _plan is None:
         with _plan_lock:
-            if _plan is None:  # the first call may come from inside inference_mode (a page drawing a model)
-                with torch.inference_mode(False), torch.enable_grad():
-                    _plan = _choose(os.environ.get("AECORE_FASTPATHS", "auto").strip().lower())
+            if _plan is None:
+                _plan = _choose(os.environ.get("AECORE_FASTPATHS", "auto").strip().lower())
     return _plan
 
 
@@ -90,33 +93,79 @@ def plain_pytorch():
         use_plan(before)
 
 
-def _choose(mode: str) -> Plan:
-    guards = {name: guard() for name, guard in GUARDS.items()}
-    ok = {name: not problem for name, problem in guards.items()}
-    off = "; ".join(f"{n}: {p}" for n, p in guards.items() if p)
+def _choose(mode: str) -> "Plan | MeasuredPlan":
+    if mode == "auto":
+        return MeasuredPlan()
     if mode == "none":
         return Plan(reason="AECORE_FASTPATHS=none")
-    if mode != "auto":
-        wanted = set(PATHS) if mode == "all" else {w.strip() for w in mode.split(",")}
-        return Plan(**{n: n in wanted and ok[n] for n in PATHS}, reason=f"AECORE_FASTPATHS={mode}" +
-                    (f" (guarded off: {off})" if off else ""))
-    # bf16 first: if training will run in bfloat16, the memory format is measured in bfloat16 too (NHWC gained
-    # 1.27x on the conv VAE's bf16 step where the float32 measurement said 0.97x)
-    gains = {"bf16": _safe_gain("bf16") if ok["bf16"] else 0.0}
-    low = gains["bf16"] >= bf16.MIN_GAIN
-    gains.update({n: _safe_gain(n, low) if ok[n] else 0.0 for n in PATHS if n != "bf16"})
-    why = ", ".join(f"{n} {g:.2f}x" for n, g in gains.items() if ok[n])
-    return Plan(**{n: gains[n] >= (bf16.MIN_GAIN if n == "bf16" else MIN_GAIN) for n in PATHS},
-                reason=f"measured on {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads: "
-                       f"{why}" + (f"; guarded off: {off}" if off else ""))
+    guards = {name: guard() for name, guard in GUARDS.items()}
+    off = "; ".join(f"{n}: {p}" for n, p in guards.items() if p)
+    wanted = set(PATHS) if mode == "all" else {w.strip() for w in mode.split(",")}
+    return Plan(**{n: n in wanted and not guards[n] for n in PATHS}, reason=f"AECORE_FASTPATHS={mode}" +
+                (f" (guarded off: {off})" if off else ""))
+
+
+class MeasuredPlan:
+    """The plan by measurement, each path measured on its first use: a process that only evaluates or draws never
+    pays for training's measurements (the linear and memory-format ones are ~0.7 s of ~1.4 s on a 2-core Xeon).
+    Guards run at once (cheap). A decided path becomes a plain attribute, so the dispatch's per-op lookups stay
+    fast. `settle()` decides every path (the app's warm-up; `to_dict()` for a training worker)."""
+
+    def __init__(self):
+        with torch.inference_mode(False), torch.enable_grad():  # the self-checks compare gradients too
+            self.guards = {name: guard() for name, guard in GUARDS.items()}
+        self.gains: dict[str, float] = {}
+        self._lock = threading.RLock()  # one measurement at a time: the app's pages and warm-up share the process
+        self._measuring = False
+
+    def __getattr__(self, name: str) -> bool:  # called only for a path not decided yet
+        if name not in PATHS:
+            raise AttributeError(name)
+        # bf16 first: if training will run in bfloat16, the memory format is measured in bfloat16 too (NHWC gained
+        # 1.27x on the conv VAE's bf16 step where the float32 measurement said 0.97x)
+        low = name == "channels_last" and self.bf16
+        with self._lock:
+            if name in self.__dict__:
+                return self.__dict__[name]
+            if self._measuring:  # asked by an op inside a measurement: that op runs in its plain form
+                return False
+            self._measuring = True
+            try:
+                with torch.inference_mode(False), torch.enable_grad():
+                    gain = _safe_gain(name, low) if not self.guards[name] else 0.0
+            finally:
+                self._measuring = False
+            self.gains[name] = gain
+            self.__dict__[name] = on = gain >= (bf16.MIN_GAIN if name == "bf16" else MIN_GAIN)
+            return on
+
+    def settle(self) -> "MeasuredPlan":
+        for name in PATHS:
+            getattr(self, name)
+        return self
+
+    @property
+    def reason(self) -> str:
+        measured = ", ".join(f"{n} {g:.2f}x" for n, g in self.gains.items() if not self.guards[n])
+        waiting = [n for n in PATHS if n not in self.__dict__]
+        off = "; ".join(f"{n}: {p}" for n, p in self.guards.items() if p)
+        return (f"measured on {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads: "
+                f"{measured or 'nothing yet'}" + (f"; not used yet: {', '.join(waiting)}" if waiting else "")
+                + (f"; guarded off: {off}" if off else ""))
+
+    def to_dict(self) -> dict:
+        self.settle()
+        return {**{n: self.__dict__[n] for n in PATHS}, "reason": self.reason}
 
 
 # ---- dispatch --------------------------------------------------------------------------------------------------
 
 
-def _counted(name, fn):
+def _counted(name, fn, applies=None):
+    """fn where the plan has it on; `applies` first, where given, so a call that could never take the path (the
+    conv VAE's small linear layers) does not make a measuring plan measure it."""
     def run(*args, **kwargs):
-        if not getattr(plan(), name):
+        if (applies is not None and not applies(*args, **kwargs)) or not getattr(plan(), name):
             return None
         out = fn(*args, **kwargs)
         if out is not None:
@@ -125,7 +174,7 @@ def _counted(name, fn):
     return run
 
 
-_FAST = {F.linear: _counted("linear", fastlinear.onednn_linear),
+_FAST = {F.linear: _counted("linear", fastlinear.onednn_linear, fastlinear.applies),
          torch.conv2d: _counted("conv", fastconv.taps_conv2d),
          torch.conv_transpose2d: _counted("conv_transpose", fastconv.fast_conv_transpose2d)}
 
@@ -172,7 +221,7 @@ def _can_gain(model) -> bool:
     cached = model.__dict__.get("_aecore_fast")
     if cached is None or cached[0] is not p:
         conv_gain = model.spec.is_conv and (p.conv or p.conv_transpose or p.infer_channels_last)
-        gain = conv_gain or (p.linear and fastlinear.has_large_linear(model))
+        gain = conv_gain or (fastlinear.has_large_linear(model) and p.linear)
         model.__dict__["_aecore_fast"] = cached = (p, bool(gain))
     return cached[1]
 

@@ -45,7 +45,7 @@ def reconstruct_batched(model, x, noise: Noise | None = None, seed: int = 0, bat
     g = torch.Generator().manual_seed(seed)
     inputs = corrupt(x, noise, g) if noise is not None else x
     model.eval()
-    outs = [model.reconstruct(prepare(model, inputs[i : i + batch], device)).cpu() for i in range(0, len(x), batch)]
+    outs = [model.reconstruct(prepare(inputs[i : i + batch], device)).cpu() for i in range(0, len(x), batch)]
     return inputs, torch.cat(outs) if outs else inputs[:0]
 
 
@@ -71,7 +71,7 @@ def log_importance_weights(model, x, samples: int = 50, seed: int = 0, batch: in
     out = []
     for i in range(0, len(x), batch):
         g.manual_seed(seed * 1_000_003 + i)
-        xb = prepare(model, x[i : i + batch], device)
+        xb = prepare(x[i : i + batch], device)
         mu, logvar = model.encode_distribution(xb)
         per_chunk = max(1, chunk_codes // len(xb))
         terms = []
@@ -103,7 +103,7 @@ def kl_per_latent(model, x, batch: int = INFER_BATCH) -> torch.Tensor:
     model.eval()
     total = torch.zeros(model.spec.latent_dim)
     for i in range(0, len(x), batch):
-        mu, logvar = model.encode_distribution(prepare(model, x[i : i + batch], device))
+        mu, logvar = model.encode_distribution(prepare(x[i : i + batch], device))
         total += kl_per_dimension(mu, logvar).sum(0).cpu()
     return total / max(len(x), 1)
 
@@ -113,7 +113,7 @@ def encode_all(model, x, batch: int = INFER_BATCH) -> torch.Tensor:
     """Deterministic codes (N, latent) on the CPU (posterior means for VAEs)."""
     device = next(model.parameters()).device
     model.eval()
-    return torch.cat([model.encode(prepare(model, x[i : i + batch], device)).cpu() for i in range(0, len(x), batch)])
+    return torch.cat([model.encode(prepare(x[i : i + batch], device)).cpu() for i in range(0, len(x), batch)])
 
 
 def probe_accuracy(train_codes, train_y, test_codes, test_y) -> float:

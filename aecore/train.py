@@ -150,11 +150,11 @@ def elbo_config(cfg: TrainConfig | None = None) -> TrainConfig:
                           "reduction": "per_image"})
 
 
-def prepare(model: Autoencoder, x: torch.Tensor, device: torch.device):
-    """Inputs (and, once, the weights) in the memory format chosen for this machine (fastpath.py): on AVX-512 only
-    NHWC convolutions reach the vector units' peak."""
-    adopt(model)
-    return x.to(device).contiguous(memory_format=memory_format(model))
+def prepare(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Inputs for a pass without gradients (evaluation, the pages): on the model's device. Their memory format is the
+    dispatch's choice (fastpath.py's infer_channels_last, measured on NCHW weights), so a process that only
+    evaluates never measures or applies training's memory format."""
+    return x.to(device)
 
 
 @torch.inference_mode()
@@ -166,7 +166,7 @@ def evaluate(model: Autoencoder, x: torch.Tensor, cfg: TrainConfig, seed: int | 
     model.eval()
     totals: dict[str, float] = {}
     for i in range(0, len(x), cfg.eval_batch_size):
-        parts = loss_parts(model, prepare(model, x[i : i + cfg.eval_batch_size], device), cfg, g)
+        parts = loss_parts(model, prepare(x[i : i + cfg.eval_batch_size], device), cfg, g)
         for k, v in parts.items():
             totals[k] = totals.get(k, 0.0) + v.sum().item()
     model.train(was_training)

@@ -189,13 +189,15 @@ def test_the_environment_can_force_the_choice(mode, expect):
 
 
 def test_the_measured_choice_keeps_exactly_the_paths_that_won_here():
-    import re
-
-    measured = fastpath._choose("auto")
-    gains = {n: float(g) for n, g in re.findall(r"(\w+) ([\d.]+)x", measured.reason)}
-    assert set(gains) == set(fastpath.PATHS) - _missing_here()
-    for name, gain in gains.items():
-        assert gain > 0.2 and getattr(measured, name) == (gain >= fastpath.MIN_GAIN), (name, measured.reason)
+    measured = fastpath._choose("auto").settle()
+    assert {n for n in fastpath.PATHS if not measured.guards[n]} == set(fastpath.PATHS) - _missing_here()
+    for name, gain in measured.gains.items():
+        if name in _missing_here():
+            assert gain == 0.0 and not getattr(measured, name)
+        else:
+            assert gain > 0.2 and getattr(measured, name) == (gain >= (bf16.MIN_GAIN if name == "bf16" else
+                                                                       fastpath.MIN_GAIN)), (name, measured.reason)
+            assert f"{name} {gain:.2f}x" in measured.reason
 
 
 def test_a_plan_survives_the_trip_to_a_worker():
@@ -219,9 +221,39 @@ def test_the_taps_form_applies_only_to_few_output_channels_and_bounded_buffers(m
 
 def test_the_first_plan_can_be_made_from_inside_inference_mode(plan):
     plan(None)
+    with torch.inference_mode():  # a page drawing a model, the CLI's eval
+        decided = fastpath.plan().settle()
+    assert not any(decided.guards[n] for n in fastpath.PATHS if n not in _missing_here()), decided.reason
+    assert set(decided.gains) == set(fastpath.PATHS) and "not used yet" not in decided.reason
+    assert all(decided.gains[n] > 0.2 for n in fastpath.PATHS if n not in _missing_here()), decided.reason
+
+
+def test_drawing_a_model_measures_only_the_paths_it_uses(plan):
+    """A process that only evaluates (the CLI's eval, a page) never pays for training's measurements; the paths it
+    does use are measured on first use, from inside the fast-path block, in their plain forms (no recursion)."""
+    measured = plan(fastpath.MeasuredPlan())
+    model = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True)).eval()
     with torch.inference_mode():
-        decided = fastpath.plan()
-    assert "measured on" in decided.reason or "AECORE_FASTPATHS" in decided.reason
+        first = model.decode(torch.randn(3, 2))
+    assert {"conv", "conv_transpose", "infer_channels_last"} <= set(measured.gains)
+    assert not {"linear", "channels_last", "bf16", "bce", "mse"} & set(measured.gains), measured.reason
+    assert "not used yet: linear" in measured.reason
+    with torch.inference_mode():
+        assert torch.allclose(model.decode(torch.randn(3, 2, generator=torch.Generator().manual_seed(0))),
+                              model.decode(torch.randn(3, 2, generator=torch.Generator().manual_seed(0))))
+    assert first.shape == (3, 1, 28, 28)
+    assert fastpath.Plan.from_dict(measured.to_dict()).reason == measured.reason  # a worker gets every path decided
+    assert set(measured.gains) == set(fastpath.PATHS)
+
+
+def test_a_measurement_started_inside_the_fast_path_block_times_the_plain_form(plan):
+    """Its 'plain' calls pass through the block's dispatch, which must not hand them the fast form (nor measure
+    again): every call of the measurement is the plain op or the fast function called by name."""
+    measured = plan(fastpath.MeasuredPlan())
+    fastpath.TAKEN.clear()
+    with fastpath._CpuFastPaths():
+        measured.conv
+    assert "conv" in measured.gains and fastpath.TAKEN["conv"] == 0
 
 
 def test_passes_without_gradients_run_the_convs_in_nhwc_where_planned(plan):

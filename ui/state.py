@@ -34,7 +34,7 @@ def warm_up() -> None:
     so the rerun's end reaches the browser only after it. With torch, scikit-learn and plotly loaded that walks
     ~500k long-lived objects: 0.14-0.35 s added to every interaction (2 cores, 2026-12-03). `gc.freeze()` moves
     them out of the collector's sight; everything made later is still collected."""
-    fastpath.plan()
+    fastpath.plan().settle()  # every path, training's too: the first Start then waits for none
     jobs.warm_up()
     for name in WARM_IMPORTS:
         importlib.import_module(name)
