@@ -1,14 +1,14 @@
 """App latency and memory, measured by driving the real app in headless Chromium.
 
-    python bench/app_latency.py [--repeats 3]
+    python bench/app_latency.py [--repeats 3] [--out bench/results/<machine>]
 
 For each page: seconds from navigation to the script finishing (Streamlit's notRunning state), first visit and
 repeat visits; then a 1-epoch conv VAE run started from Train; and the server process's peak RSS (VmHWM).
-Writes bench/results/app_latency.json and .md. Needs Debian's chromium and playwright.
+Writes app_latency.json and .md to --out (default bench/results), with the CPU model, its flags and the load.
+Needs Debian's chromium and playwright.
 """
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from bench.machine import loadavg, machine_info  # noqa: E402
 from test_browser import CHROMIUM, PAGES, Server, nav, settle  # noqa: E402  (one server/browser helper)
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
@@ -124,10 +125,11 @@ def interactions(page, url: str, repeats: int) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for app_latency.json / .md")
     args = p.parse_args()
     server = Server()
-    results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.processor()
-               or platform.machine(), "cpus": __import__("os").cpu_count(), "pages": {}}
+    results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(0),
+               "loadavg_start": loadavg(), "cpus": __import__("os").cpu_count(), "pages": {}}
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -154,10 +156,12 @@ def main() -> int:
             browser.close()
     finally:
         server.stop()
-    out = ROOT / "bench" / "results"
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "app_latency.json").write_text(json.dumps(results, indent=2))
-    lines = [f"App latency, {results['date']}, {results['cpus']} CPUs ({results['machine']})", "",
+    cpu = results["machine"]
+    lines = [f"App latency, {results['date']}, {results['cpus']} CPUs: {cpu['cpu']} ({cpu['cpu_flags']}); load "
+             f"average at the start {results['loadavg_start']}", "",
              "| page | first visit (s) | repeat visits, median (s) |", "|---|---|---|"]
     lines += [f"| {k} | {v['first_s']:.2f} | {v['repeat_median_s']:.2f} |" for k, v in results["pages"].items()]
     lines += ["", "| interaction | first (s) | median (s) |", "|---|---|---|"]
