@@ -108,6 +108,14 @@ def nav(page, label):
     return page.locator("[data-testid='stSidebarNav'] a").filter(has_text=label).first
 
 
+# Figures whose margins plotly had to grow to fit labels, colour bars or legends (each growth is one more full draw)
+PUSHED = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(g => g._fullLayout).map(g => {
+  const m = g.layout.margin || {}, s = g._fullLayout._size;
+  const grew = Math.max(s.l - (m.l ?? 80), s.r - (m.r ?? 80), s.t - (m.t ?? 100), s.b - (m.b ?? 80));
+  return [String((g.layout.title && g.layout.title.text) || g.layout.title || '').slice(0, 60), grew]; })
+  .filter(([, grew]) => grew > 10)"""
+
+
 def plot_points(page):
     """Points in the loss chart's first trace (the per-step train loss), read from plotly's own data."""
     return page.evaluate("() => { const p = document.querySelector('.js-plotly-plot');"
@@ -140,6 +148,8 @@ def test_navigation_and_a_live_training_run_across_page_switches(browser):
         nav(page, "Train").click()
         page.get_by_text("Model ready").wait_for(timeout=600_000)
         assert plot_points(page) >= max(seen), "the finished run's chart holds at least what was seen live"
+        page.wait_for_timeout(500)
+        assert not page.evaluate(PUSHED), f"figures drawn twice to fit their margins: {page.evaluate(PUSHED)}"
         page.close()
     finally:
         server.stop()
@@ -256,10 +266,12 @@ def test_a_lab_section_tab_is_in_the_url_and_a_reload_keeps_it(browser):
         server.stop()
 
 
-def test_no_page_or_section_makes_plotly_warn(browser):
+def test_no_page_or_section_makes_plotly_warn_or_draw_twice(browser):
     """plotly.js logs a console stack trace for every attribute it has to ignore or repair (an unknown colour, a scale
-    anchor on a matched axis): ~2 ms each in the browser, and 420 of them made one Lab section 1 s slower. Every page
-    and every tab of the sectioned pages is opened and the console must carry no plotly warning."""
+    anchor on a matched axis): ~2 ms each in the browser, and 420 of them made one Lab section 1 s slower. And it
+    draws a figure again whenever it must grow a margin to fit the labels (aecore.viz.room). Every page and every tab
+    of the sectioned pages is opened: the console must carry no plotly warning, and no figure may need more than
+    10 px more margin than it set (the slack: font metrics differ between machines)."""
     server = Server()
     warnings: list[str] = []
     try:
@@ -270,6 +282,7 @@ def test_no_page_or_section_makes_plotly_warn(browser):
             settle(page)
             assert_in_frame(page, title)
             page.wait_for_timeout(500)  # charts draw after the script has finished
+            assert not page.evaluate(PUSHED), f"{path or 'home'}: {page.evaluate(PUSHED)}"
             for i in range(page.get_by_role("tab").count()):
                 tab = page.get_by_role("tab").nth(i)
                 name = tab.inner_text()
@@ -279,6 +292,7 @@ def test_no_page_or_section_makes_plotly_warn(browser):
                 settle(page, 300_000)
                 page.wait_for_timeout(500)
                 assert not warnings, f"{path or 'home'} / {name}: {sorted(set(warnings))[:5]}"
+                assert not page.evaluate(PUSHED), f"{path or 'home'} / {name}: {page.evaluate(PUSHED)}"
             assert not warnings, f"{path or 'home'}: {sorted(set(warnings))[:5]}"
         page.close()
     finally:

@@ -11,6 +11,7 @@ import torch
 from aecore import anatomy as an
 from aecore.metrics import encode_all, kl_per_latent
 from aecore.noise import Noise, corrupt
+from aecore.viz import room
 from ui.state import ModelEntry, dataset, shipped_models
 from ui.text import plain
 from ui.widgets import image_grid, image_rows, set_url, url_value
@@ -182,7 +183,7 @@ def pca() -> None:
                                hovertemplate="angle %{x}: %{y:.1f}°<extra></extra>"))
     fig.update_layout(title="Principal angles between the AE decoder's subspace and PCA's (0° = the same direction)",
                       xaxis_title="angle number (smallest first)", yaxis_title="angle (degrees)", height=340,
-                      margin=dict(t=60, b=10, l=10, r=10))
+                      margin=room(t=60))
     st.plotly_chart(fig, key="in_angles")
     small = int((result.angles_deg < 30).sum())
     st.caption(f"Takeaway: {small} of {result.k} directions of the AE's subspace lie within 30° of PCA's (median "

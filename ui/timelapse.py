@@ -9,6 +9,7 @@ from plotly.colors import qualitative
 import streamlit as st
 
 from aecore.timelapse import Timelapse
+from aecore.viz import room
 from ui.state import ModelEntry, shipped_models
 from ui.text import plain
 from ui.widgets import image_rows
@@ -68,7 +69,7 @@ def codes_figure(tl: Timelapse, labels: np.ndarray | None, classes=None) -> go.F
         title=f"Codes of {codes.shape[1]} test digits, epoch by epoch", height=520,
         xaxis=dict(title=f"{axis} 1 (code units)", range=[lo[0] - pad[0], hi[0] + pad[0]]),
         yaxis=dict(title=f"{axis} 2 (code units)", range=[lo[1] - pad[1], hi[1] + pad[1]]),
-        margin=dict(t=60, b=10, l=10, r=10),
+        margin=room(t=60, l=80, r=80, b=135),
         updatemenus=[dict(type="buttons", x=0, y=-0.12, xanchor="left", yanchor="top", direction="left",
                           buttons=[dict(label="▶ play", method="animate",
                                         args=[[str(e) for e in epochs], {**play, "fromcurrent": False}])])],

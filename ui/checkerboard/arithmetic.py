@@ -10,9 +10,10 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from aecore import checkerboard as cb
+from aecore.viz import room
 from ui import session
 from ui.widgets import UrlField, seed_widgets, set_url, url_value, widgets_to_url
-from ui.checkerboard.figures import MARGIN, TEXT_MAX, _colorbar, _heat, _image_axes, _shape, cell_text
+from ui.checkerboard.figures import TEXT_MAX, _colorbar, _heat, _image_axes, _shape, cell_text
 
 
 INPUTS = {
@@ -154,7 +155,7 @@ def steps_figure(steps: cb.TransposedSteps, stride, padding, op, dilation) -> go
     rows = max(m.shape[0] for m in maps)
     fig.update_layout(title="Steps 1-3: a transposed convolution as zero insertion + padding",
                       coloraxis=dict(colorscale="Blues", cmin=0, cmax=vmax, colorbar=_colorbar("input value")),
-                      height=int(np.clip(120 + 22 * rows, 300, 440)), margin=dict(t=90, b=10, l=10, r=10))
+                      height=int(np.clip(120 + 22 * rows, 300, 440)), margin=room(t=90, r=130))
     return fig
 
 
@@ -175,5 +176,5 @@ def output_figure(output: np.ndarray, overlap: np.ndarray) -> go.Figure:
     fig.update_layout(title="The result, and where stamps overlap",
                       coloraxis=dict(colorscale="Blues", colorbar=_colorbar("output value", x=0.43)),
                       coloraxis2=dict(colorscale="Viridis", cmin=0, colorbar=_colorbar("contributions", x=1.0)),
-                      height=int(np.clip(130 + 24 * output.shape[0], 300, 460)), margin=MARGIN)
+                      height=int(np.clip(130 + 24 * output.shape[0], 300, 460)), margin=room(t=60, l=45, r=120))
     return fig

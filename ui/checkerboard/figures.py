@@ -8,7 +8,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-MARGIN = dict(t=60, b=10, l=10, r=10)
+from aecore.viz import room
+
 TEXT_MAX = 20  # write values into cells only when a map has at most this many rows and columns
 UNEVEN, EVEN = "#d62728", "#2ca02c"
 
@@ -86,7 +87,7 @@ def spectra_figure(spectra: dict, title: str) -> go.Figure:
     fig.update_yaxes(autorange=None, range=[0.5 + 0.5 / len(fy), -0.5 - 0.5 / len(fy)])
     fig.update_xaxes(dtick=0.25 if n <= 3 else 0.5, tickangle=0)
     fig.update_yaxes(dtick=0.25)
-    fig.update_layout(title=title, height=340 if n <= 3 else 300, margin=dict(t=80, b=10, l=10, r=10),
+    fig.update_layout(title=title, height=340 if n <= 3 else 300, margin=room(t=80, l=90, r=130, b=20),
                       coloraxis=dict(colorscale=scale("Inferno"), cmin=lo, cmax=hi,
                                      colorbar=_colorbar("log10 power (share of total)")))
     return fig

@@ -10,8 +10,9 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from aecore import checkerboard as cb
+from aecore.viz import room
 from ui.widgets import UrlField, seed_widgets, widgets_to_url
-from ui.checkerboard.figures import EVEN, MARGIN, UNEVEN, _colorbar, _heat, _image_axes, _shape, scale
+from ui.checkerboard.figures import EVEN, UNEVEN, _colorbar, _heat, _image_axes, _shape, scale
 
 
 MAX_COUNT = 5  # the most contributions a pixel gets in the grid below (kernel 5, stride 1): the top of its scale
@@ -96,7 +97,7 @@ def overlap_grid_figure() -> go.Figure:
         ann.font = dict(size=12, color=EVEN if ": even" in ann.text else UNEVEN)
     fig.update_layout(title="Overlap along one axis, away from the border (shaded: one period of the pattern; "
                             "★ the lecture's cases)",
-                      height=640, bargap=0.15, margin=dict(t=80, b=10, l=10, r=10))
+                      height=640, bargap=0.15, margin=room(t=80))
     return fig
 
 
@@ -130,5 +131,5 @@ def stacking_figure(kernel: int, stride: int, size: int = 4) -> go.Figure:
                             f"{size}x{size} input)",
                       coloraxis=dict(colorscale=scale("Magma"), cmin=0, cmax=min(top, 3.0),
                                      colorbar=_colorbar("contributions ÷ interior mean")),
-                      height=330, margin=MARGIN)
+                      height=330, margin=room(t=60, r=130, b=10))
     return fig

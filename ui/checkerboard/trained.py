@@ -18,7 +18,7 @@ from aecore.checkerboard import center_of_mass_crop
 from aecore.distill import UpsampleGroup, group_by_upsampling
 from aecore.metrics import psnr_per_image, reconstruct_batched
 from aecore.models import UPSAMPLE_HELP, UPSAMPLE_MODES
-from aecore.viz import to_uint8_image
+from aecore.viz import room, to_uint8_image
 from ui.checkerboard.figures import (_colorbar, _heat, _hide_inner_y, _image_axes, _panels_width, _score_help,
                                      spectra_figure)
 from ui.checkerboard.quick_train import QUICK_DATASET, _offer_quick_set, _offer_training, _quick_recipe
@@ -191,5 +191,5 @@ def difference_figure(diffs: dict, index: int) -> go.Figure:
     fig.update_layout(title=f"Output − original, test image {index}",
                       coloraxis=dict(colorscale="RdBu_r", cmin=-lim, cmax=lim,
                                      colorbar=_colorbar("output − original<br>(red: too bright)")),
-                      height=300 if n > 2 else 360, margin=dict(t=80, b=10, l=10, r=10))
+                      height=300 if n > 2 else 360, margin=room(t=80, l=75, r=155, b=10))
     return fig

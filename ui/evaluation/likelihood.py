@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from aecore import evaluation as ev
+from aecore.viz import room
 from ui.evaluation.common import data, memoize, model_id, pick_vae
 from ui.widgets import image_rows, set_url, url_value
 
@@ -34,7 +35,7 @@ def figure(result: ev.IWCurve) -> go.Figure:
     fig.update_layout(title="-log p(x) estimated with k codes per image",
                       xaxis=dict(title="k: codes sampled per image (log scale)", type="log", tickvals=list(KS)),
                       yaxis_title="mean -log p(x), nats (lower is better)", height=380, showlegend=False,
-                      margin=dict(t=60, b=10, l=10, r=10))
+                      margin=room(t=60, l=75))
     return fig
 
 

@@ -10,6 +10,7 @@ import torch
 
 from aecore import evaluation as ev
 from aecore.latent import prior_samples
+from aecore.viz import room
 from ui.evaluation.common import data, digit_classifier, memoize, model_id, pick_vae, vaes
 from ui.text import plain_html
 from ui.widgets import image_rows, set_url, url_value
@@ -46,7 +47,7 @@ def coverage_figure(rows: dict[str, np.ndarray]) -> go.Figure:
     fig.add_hline(y=10, line_dash="dot", annotation_text="10 %: every digit equally often")
     fig.update_layout(title="Which digits the samples show, as counted by the classifier", barmode="group",
                       xaxis=dict(title="digit", tickvals=list(range(10))), yaxis_title="share of samples (%)",
-                      height=380, legend=dict(orientation="h", y=-0.25), margin=dict(t=60, b=10, l=10, r=10))
+                      height=380, legend=dict(orientation="h", y=-0.25), margin=room(t=60, b=100))
     return fig
 
 

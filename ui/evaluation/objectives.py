@@ -9,6 +9,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from aecore import divergences as dv
+from aecore.viz import room
 from ui import session
 from ui.widgets import set_url, url_value
 
@@ -64,7 +65,7 @@ def figure(points, sigma: float, results: dict[str, dv.Fit]) -> go.Figure:
                          title_text="y (data units)" if i == 1 else None)
     fig.update_layout(title="An isotropic Gaussian (red: 1σ and 2σ circles) fitted to the data density (shaded)",
                       coloraxis=dict(colorscale="Blues", colorbar=dict(title="density")), height=360,
-                      margin=dict(t=80, b=10, l=10, r=10))
+                      margin=room(t=80, l=75, r=120, b=10))
     return fig
 
 

@@ -9,6 +9,7 @@ import torch
 
 from aecore import evaluation as ev
 from aecore.latent import prior_samples
+from aecore.viz import room
 from ui.evaluation.common import data, memoize, model_id, vaes
 from ui.text import plain_html
 from ui.widgets import set_url, url_value
@@ -54,14 +55,16 @@ def scores(n: int, seed: int) -> list[dict]:
 def figure(rows: list[dict]) -> go.Figure:
     rows = sorted(rows, key=lambda r: r["result"].mean)
     colour = {"real": "#2ca02c", "kmeans": "#d62728", "shifted": "#ff7f0e"}
+    names = [plain_html(r["result"].name) for r in rows]
     fig = go.Figure(go.Bar(
-        x=[r["result"].mean for r in rows], y=[plain_html(r["result"].name) for r in rows],
+        x=[r["result"].mean for r in rows], y=names,
         orientation="h", error_x=dict(array=[2 * r["result"].sem for r in rows]),
         marker_color=[colour.get(r["key"], "#1f77b4") for r in rows],
         hovertemplate="%{y}: %{x:.1f} nats<extra></extra>"))
     fig.update_layout(title="Parzen-window log-likelihood of the test digits (higher looks better; bars ± 2 s.e.)",
                       xaxis_title="mean log-likelihood per test digit (nats)", yaxis_title=None,
-                      height=80 + 34 * len(rows), margin=dict(t=60, b=10, l=10, r=10))
+                      height=80 + 34 * len(rows),
+                      margin=room(t=60, l=10 + 5 * max(len(n) for n in names)))  # ~5 px per character of a name
     return fig
 
 

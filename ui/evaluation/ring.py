@@ -7,6 +7,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from aecore.divergences import ring
+from aecore.viz import room
 from ui.widgets import set_url, url_value
 
 SIZES = (500, 1000, 2000, 5000)
@@ -32,7 +33,7 @@ def gaussian_to_ring() -> None:
         fig.update_yaxes(title_text="second coordinate", range=[-3.5, 3.5], scaleanchor=f"x{'' if i == 1 else i}",
                          row=1, col=i)
     fig.update_layout(title=f"{n:,} samples of a 2-D standard Gaussian, before and after g (unitless)", height=420,
-                      margin=dict(t=70, b=10, l=10, r=10))
+                      margin=room(t=70))
     st.plotly_chart(fig, key="ev_ring")
     st.caption("Takeaway: the prior need not look like the data. With enough capacity, the decoder's layers learn the "
                "bending, which is why a VAE's prior can stay N(0, I).")
