@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import runtime
+
 OBJECTIVES = ("kl", "reverse_kl", "mmd", "js")
 MMD_BANDWIDTHS = (0.25, 0.5, 1.0, 2.0, 4.0)  # a mixture of kernels, so no single length scale decides the fit
 MIN_SIGMA = 0.25  # keeps a fitted Gaussian wider than a cell of the default grid (0.23), which still resolves it
@@ -157,12 +159,14 @@ def fit_gaussians(mixture: Mixture, objectives=OBJECTIVES, seed: int = 0, iterat
         loss.backward()
         return loss
 
-    opt.step(total)
-    with torch.no_grad():
-        v, sigma = values()
-        best = v.argmin(1)
-        return {o: Fit(o, (float(mean[i, b, 0]), float(mean[i, b, 1])), float(sigma[i, b]), float(v[i, b]))
-                for i, (o, b) in enumerate(zip(objectives, best.tolist()))}
+    # one thread: the same time quiet, and beside a busy process 0.71 s instead of 3.4 s (2-core Xeon, 2026-12-03)
+    with runtime.threads(1):
+        opt.step(total)
+        with torch.no_grad():
+            v, sigma = values()
+    best, mean = v.argmin(1), mean.detach()
+    return {o: Fit(o, (float(mean[i, b, 0]), float(mean[i, b, 1])), float(sigma[i, b]), float(v[i, b]))
+            for i, (o, b) in enumerate(zip(objectives, best.tolist()))}
 
 
 def ring(n: int = 2000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

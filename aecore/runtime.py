@@ -25,6 +25,7 @@ Three facts shape it (issue #10, measured on 2-core AMD EPYCs):
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import os
@@ -114,6 +115,22 @@ def use_threads(n: int) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """torch's intra-op threads set to n for this block, then restored. Thread-local: PyTorch's OpenMP backend
+    keeps the count per calling thread, so a page's script thread can narrow it without touching other visitors'.
+    For work made of many small ops (a few thousand elements each): there a second thread buys nothing quiet and,
+    beside a busy process, every op waits for the thread whose core is taken."""
+    import torch
+
+    before = torch.get_num_threads()
+    use_threads(n)
+    try:
+        yield
+    finally:
+        use_threads(before)
 
 
 class ThreadTuner:

@@ -46,6 +46,31 @@ def test_the_budget_is_split_across_concurrent_runs():
     assert runtime.threads_for(2, budget=1) == 1
 
 
+def test_a_block_narrows_the_threads_of_its_own_thread_only():
+    """runtime.threads relies on PyTorch keeping the intra-op count per calling thread: a page narrowing it for a
+    small-op fit must not narrow another visitor's script thread, and the count comes back after the block."""
+    import threading
+
+    runtime.use_threads(2)
+    seen = {}
+
+    def other():
+        runtime.use_threads(2)
+        started.set()
+        narrowed.wait(10)
+        seen["other"] = torch.get_num_threads()
+
+    started, narrowed = threading.Event(), threading.Event()
+    t = threading.Thread(target=other)
+    t.start()
+    started.wait(10)
+    with runtime.threads(1):
+        seen["inside"] = torch.get_num_threads()
+        narrowed.set()
+        t.join(10)
+    assert seen == {"inside": 1, "other": 2} and torch.get_num_threads() == 2
+
+
 def test_openmp_threads_spin_only_briefly_unless_the_user_chose(monkeypatch):
     for key in runtime.USER_CHOICE:
         monkeypatch.delenv(key, raising=False)
