@@ -119,8 +119,9 @@ def use_threads(n: int) -> int:
 
 @contextlib.contextmanager
 def threads(n: int):
-    """torch's intra-op threads set to n for this block, then restored. Thread-local: PyTorch's OpenMP backend
-    keeps the count per calling thread, so a page's script thread can narrow it without touching other visitors'.
+    """torch's intra-op threads set to n for this block, then restored. PyTorch's OpenMP backend keeps the count per
+    thread (a thread takes the latest value when it first runs an op), so a page's script thread can narrow its own
+    without narrowing other visitors' running scripts (a thread that starts during the block may begin with n).
     For work made of many small ops (a few thousand elements each): there a second thread buys nothing quiet and,
     beside a busy process, every op waits for the thread whose core is taken."""
     import torch
