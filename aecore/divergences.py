@@ -159,7 +159,7 @@ def fit_gaussians(mixture: Mixture, objectives=OBJECTIVES, seed: int = 0, iterat
         loss.backward()
         return loss
 
-    # one thread: the same time quiet, and beside a busy process 0.71 s instead of 3.4 s (2-core Xeon, 2026-12-03)
+    # one thread: the same time quiet; beside a busy process 0.26-0.71 s instead of 0.98-3.4 s (2-core Xeon VM, 12-03)
     with runtime.threads(1):
         opt.step(total)
         with torch.no_grad():
