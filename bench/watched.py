@@ -13,7 +13,7 @@ schedule, seed 0). Runs alternate (headless, watched, ...), quiet
 and with one busy-loop neighbour process. Also recorded: the server's RSS while a run goes (the worker is a separate
 process, also reported) and the cost of `import torch`. Targets (issue #10): watched <= 1.2x headless quiet,
 <= 2x with one neighbour; server RSS with one run going <= 1 GB.
-Writes bench/results/watched.json and .md. Needs Debian's chromium and playwright.
+Writes watched.json and .md to --out (default bench/results). Needs Debian's chromium and playwright.
 """
 from __future__ import annotations
 
@@ -109,6 +109,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for watched.json / .md")
     args = ap.parse_args()
     scenarios = ["quiet", "1 neighbour"]
     raw = {s: {"headless": [], "watched": []} for s in scenarios}
@@ -150,7 +151,7 @@ def main() -> None:
     report = {"machine": machine, "epochs": args.epochs, "repeats": args.repeats, "raw": raw, "summary": summary,
               "targets": TARGETS, "memory": {"during_runs": memory, "server_peak_rss_mb": peak,
                                              "torch_import_mb": torch_import_mb()}}
-    finish_report(ROOT / "bench" / "results", "watched", report, markdown)
+    finish_report(args.out, "watched", report, markdown)
 
 
 def markdown(report: dict) -> str:
