@@ -26,15 +26,31 @@ def room(t: int = 50, l: int = 70, r: int = 10, b: int = 75) -> dict:  # noqa: E
     return dict(t=t, l=l, r=r, b=b)
 
 
+def tile(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
+    """(N, C, H, W) -> one (C, H', W') grid, `nrow` images a row, laid out as torchvision's `make_grid` lays them
+    (a single image comes back unpadded, as there); tests/test_viz.py checks it against make_grid.
+
+    Why not make_grid itself: importing torchvision imports torch._dynamo and triton, ~160 MB of the app server's
+    1 GB (2026-12-04), for a few lines of layout."""
+    n, c, h, w = images.shape
+    if n == 1:
+        return images[0]
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    cells = np.full((rows * cols, c, h + padding, w + padding), pad_value, dtype=images.dtype)
+    cells[:n, :, padding:, padding:] = images
+    grid = cells.reshape(rows, cols, c, h + padding, w + padding).transpose(2, 0, 3, 1, 4)
+    grid = grid.reshape(c, rows * (h + padding), cols * (w + padding))
+    return np.pad(grid, ((0, 0), (0, padding), (0, padding)), constant_values=pad_value)
+
+
 def to_uint8_image(images: torch.Tensor, nrow: int = 8, scale: int = 3, padding: int = 2) -> np.ndarray:
     """(N, C, H, W) in [0, 1] -> one (H', W') or (H', W', 3) uint8 grid, upscaled by an integer factor with
     nearest neighbour so small digits stay crisp instead of being blurred by the browser."""
-    from torchvision.utils import make_grid  # imported here: only pictures need it
-
     if images.ndim == 3:
         images = images.unsqueeze(1)
-    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)
-    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    grid = tile(images.detach().float().cpu().clamp(0, 1).numpy(), nrow=nrow, padding=padding, pad_value=1.0)
+    arr = (grid.transpose(1, 2, 0) * 255).round().astype(np.uint8)
     arr = arr.repeat(scale, axis=0).repeat(scale, axis=1)
     return arr[..., 0] if images.shape[1] == 1 else arr
 

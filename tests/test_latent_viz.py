@@ -9,7 +9,7 @@ from aecore.imageio import ImageError, to_model_input
 from aecore.latent import interpolate, manifold_grid, prior_samples, project
 from aecore.models import ModelSpec, build_model
 from aecore.train import History
-from aecore.viz import latent_scatter, loss_curves, selected_indices, smooth, to_uint8_image
+from aecore.viz import latent_scatter, loss_curves, selected_indices, smooth, tile, to_uint8_image
 
 
 def test_selection_maps_back_to_samples_in_every_form_streamlit_sends():
@@ -55,6 +55,16 @@ def test_image_grid_is_upscaled_with_nearest_neighbour():
     grid = to_uint8_image(img, nrow=2, scale=3, padding=0)
     assert grid.shape == (12, 24) and grid.dtype == np.uint8
     assert (grid[:3, :3] == 255).all() and grid[3, 3] == 0  # one pixel became a crisp 3x3 block
+
+
+@pytest.mark.parametrize("n, channels, nrow, padding", [(1, 1, 8, 2), (2, 1, 8, 2), (7, 3, 3, 2), (8, 1, 8, 0),
+                                                         (9, 1, 8, 2), (17, 3, 4, 1)])
+def test_image_grid_is_laid_out_as_torchvision_lays_it(n, channels, nrow, padding):
+    make_grid = pytest.importorskip("torchvision.utils").make_grid  # the reference the app no longer imports
+    images = torch.rand(n, channels, 5, 6, generator=torch.Generator().manual_seed(n))
+    ours = tile(images.numpy(), nrow=nrow, padding=padding, pad_value=1.0)
+    theirs = make_grid(images, nrow=nrow, padding=padding, pad_value=1.0).numpy()
+    assert ours.shape[1:] == theirs.shape[1:] and np.array_equal(ours, theirs[:channels])  # it makes greys RGB
 
 
 def test_projections():
