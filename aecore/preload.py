@@ -2,7 +2,7 @@
 
 torch.optim imports torch._dynamo the first time an optimizer is built (~1 s and ~150 MB, measured 2026-12-03): in
 a worker forked per run, that was most of the wait from Start to the first step. Built once here, every forked
-worker inherits it. Only the fork server imports this module (the app server has torch._dynamo from torchvision).
+worker inherits it. Only the fork server imports this module: the app server never imports torch._dynamo (ui/state.py).
 """
 import torch
 

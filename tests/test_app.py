@@ -40,6 +40,26 @@ def test_every_page_renders_with_defaults(page):
     assert at.title, "each page has a title"
 
 
+def test_no_page_or_section_imports_torch_dynamo():
+    """torch._dynamo (with triton) is ~150 MB of the app server's 1 GB; torchvision and any torch.optim optimizer
+    import it. Every page and every section, in one fresh process, as one visitor would open them."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.path.insert(0, 'tests')\nfrom streamlit.testing.v1 import AppTest\n"
+            "from apptest import each_section\n"
+            f"for page in {PAGES!r}:\n"
+            "    at = AppTest.from_file('app.py', default_timeout=300)\n    at.run()\n    at.switch_page(page)\n"
+            "    at.run()\n    assert not at.exception, (page, [e.value for e in at.exception])\n"
+            "    for _ in each_section(at, page):\n        assert not at.exception, page\n"
+            "print(sorted(m for m in ('torch._dynamo', 'torchvision', 'triton') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_the_legacy_router_guard_engages_on_this_streamlit():
     """ui/widgets.legacy_router() guards the app's one private Streamlit use. On the pinned Streamlit it must engage:
     if an upgrade renamed the flag, the guard would quietly fall back and this test says so."""

@@ -3,7 +3,6 @@ trained models and training job live in their own st.session_state, so visitors 
 from __future__ import annotations
 
 import gc
-import importlib
 import threading
 import time
 from dataclasses import dataclass
@@ -17,17 +16,15 @@ from ui import config, session
 from ui.text import plain
 
 
-# torchvision is imported lazily where pictures are made (aecore/viz.py), 1 s the first time in a process, and it
-# brings torch._dynamo, which the first torch.optim optimizer (the Evaluation Lab's refits) would otherwise import:
-# warm_up() imports it in the background so the first visitor does not wait. Every page with a picture needs it
-# anyway. scikit-learn (PCA, t-SNE, probes: 0.9 s) stays lazy: warmed, it took the server with a run going from
-# ~950 MB to 1,071 MB RSS (2026-12-03, bench/watched.py), past the 1 GB a small deployment has.
-WARM_IMPORTS = ("torchvision.utils",)
+# scikit-learn (PCA, t-SNE, probes: 0.9 s to import) stays lazy: warmed, it took the server with a run going from
+# ~950 MB to 1,071 MB RSS (2026-12-03, bench/watched.py), past the 1 GB a small deployment has. For the same reason
+# the server never imports torch._dynamo (~150 MB with triton): no torchvision (aecore.viz.tile lays out the image
+# grids) and no torch.optim optimizer (the Evaluation Lab's fits use scipy); tests/test_runs.py holds it to that.
 
 
 def warm_up() -> None:
     """What a fresh server does in the background: measure the fast paths, start the fork server (so the first Start
-    does not wait for either), import what the pages will need, load the shipped models (0.7 s), compute the
+    does not wait for either), load the shipped models (0.7 s), compute the
     Checkerboard Lab's shipped reconstructions, then freeze the garbage collector's view of all that.
 
     Why freeze: Streamlit runs a full `gc.collect(2)` after every script run (`runner.postScriptGC`), holding the GIL,
@@ -36,8 +33,6 @@ def warm_up() -> None:
     them out of the collector's sight; everything made later is still collected."""
     fastpath.plan().settle()  # every path, training's too: the first Start then waits for none
     jobs.warm_up()
-    for name in WARM_IMPORTS:
-        importlib.import_module(name)
     shipped_models()
     from ui.checkerboard.trained import warm_shipped_sets  # here: that module imports this one
 
@@ -48,8 +43,9 @@ def warm_up() -> None:
 
 @st.cache_resource(show_spinner=False)
 def init_runtime() -> int:
-    """Once per process: the server's torch threads from the CPU budget it really has (runtime.py), and warm_up()
-    in a background thread."""
+    """Once per process: the server's torch threads from the CPU budget it really has, one heap for all its threads
+    (runtime.py), and warm_up() in a background thread."""
+    runtime.share_one_heap()
     threads = runtime.use_threads(runtime.cpu_budget())
     threading.Thread(target=warm_up, name="aecore-warm-up", daemon=True).start()
     return threads
