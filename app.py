@@ -2,6 +2,7 @@
 import aecore  # noqa: F401  (first: the OpenMP wait policy must be set before torch loads; aecore/runtime.py)
 import streamlit as st
 
+from aecore.runtime import release_freed_memory
 from ui.state import init_runtime
 
 st.set_page_config(page_title="Autoencoder Studio", page_icon=":material/blur_on:", layout="wide")
@@ -26,4 +27,7 @@ with st.sidebar:
 
     sidebar()
 
-page.run()
+try:
+    page.run()
+finally:  # also when a widget change stops this run for the next one
+    release_freed_memory()
