@@ -180,7 +180,7 @@ _FAST = {F.linear: _counted("linear", fastlinear.onednn_linear, fastlinear.appli
 
 
 # the ops whose input goes to NHWC: the convs, and resizing (the resize-conv decoders' Upsample ran 6x slower on
-# NCHW input: 1.5 against 0.25 ms for 100 codes of the z = 2 bilinear VAE, 2-core Xeon, 2026-12-04)
+# NCHW input: 1.5 against 0.25 ms for 100 codes of the z = 2 bilinear VAE, 2-core Xeon, 2026-12-03)
 _NHWC_OPS = (torch.conv2d, torch.conv_transpose2d, F.interpolate)
 
 

@@ -210,7 +210,7 @@ def keep_freed_memory() -> None:
 # ---- the allocator in the app server: the opposite trade --------------------------------------------------------
 # Streamlit runs every rerun in a new script thread, and glibc gives threads their own heaps (arenas, up to 8 per
 # core): memory freed in one rerun's heap is not reused by the next rerun's, so the server grew by each page's
-# working set, 826 -> 1,367 MB over one visit of every page (2026-12-04, 2-core Xeon). One shared heap, and freed
+# working set, 826 -> 1,367 MB over one visit of every page (2026-12-03, 2-core Xeon). One shared heap, and freed
 # pages handed back after each rerun (1-3 ms), keep it at what the pages hold.
 
 

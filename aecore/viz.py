@@ -31,7 +31,7 @@ def tile(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float =
     (a single image comes back unpadded, as there); tests/test_viz.py checks it against make_grid.
 
     Why not make_grid itself: importing torchvision imports torch._dynamo and triton, ~160 MB of the app server's
-    1 GB (2026-12-04), for a few lines of layout."""
+    1 GB (2026-12-03), for a few lines of layout."""
     n, c, h, w = images.shape
     if n == 1:
         return images[0]
