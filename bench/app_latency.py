@@ -3,7 +3,8 @@
     python bench/app_latency.py [--repeats 3] [--out bench/results/<machine>]
 
 For each page: seconds from navigation to the script finishing (Streamlit's notRunning state), first visit and
-repeat visits; then a 1-epoch conv VAE run started from Train; and the server process's peak RSS (VmHWM).
+repeat visits; then a 1-epoch conv VAE run started from Train; and the server process's peak RSS (VmHWM) and its
+RSS after the pages and after the run.
 Writes app_latency.json and .md to --out (default bench/results), with the CPU model, its flags and the load.
 Needs Debian's chromium and playwright.
 """
@@ -147,6 +148,7 @@ def main() -> int:
                     runs.append(visit(page, label, title))
                 results["pages"][label] = {"first_s": runs[0], "repeat_median_s": statistics.median(runs[1:] or runs)}
             results["interactions"] = interactions(page, server.url, args.repeats)
+            results["rss_after_pages_mb"] = memory_mb(server.proc.pid, "VmRSS")  # what the pages keep, no run yet
             page.goto(f"{server.url}/train?preset=conv_vae&epochs=1")
             settle(page, 300_000)
             t = time.perf_counter()
@@ -154,6 +156,7 @@ def main() -> int:
             page.get_by_text("Model ready").wait_for(timeout=600_000)
             results["train_conv_vae_1_epoch_s"] = time.perf_counter() - t
             results["peak_rss_mb"] = memory_mb(server.proc.pid, "VmHWM")
+            results["rss_end_mb"] = memory_mb(server.proc.pid, "VmRSS")
             browser.close()
     finally:
         server.stop()
@@ -168,7 +171,9 @@ def main() -> int:
     lines += ["", "| interaction | first (s) | median (s) |", "|---|---|---|"]
     lines += [f"| {k} | {v['first_s']:.2f} | {v['median_s']:.2f} |" for k, v in results["interactions"].items()]
     lines += ["", f"1-epoch conv VAE from Start to results: {results['train_conv_vae_1_epoch_s']:.1f} s; "
-              f"server peak RSS: {results['peak_rss_mb']:.0f} MB"]
+              f"server peak RSS: {results['peak_rss_mb']:.0f} MB", "",
+              f"Server RSS after every page and interaction: {results['rss_after_pages_mb']:.0f} MB; after the run: "
+              f"{results['rss_end_mb']:.0f} MB"]
     (out / "app_latency.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
