@@ -29,6 +29,9 @@ import torch
 #       100, AVX2; NCHW does not pay this) than for the input and weight gradients alone; the bias gradient is
 #       one sum over batch and pixels (0.3 ms). So the backward is the native one without the bias, plus that sum:
 #       1.45x (AVX2) / 1.6x (AVX-512) for the 15 -> 31 layer at batch 32, 1.06-1.3x for even sizes.
+#    c. the forward with its bias takes twice the time of the same op without it plus one in-place add (NHWC,
+#       batch 100, AVX-512: 14.0 against 7.5 ms for the 15 -> 31 layer of the 4x4-kernel decoder, 6.3 against
+#       3.0 ms for its 7 -> 15 layer; 2026-12-03). So the bias is added apart, in the forward as in 2b's backward.
 #    Throughput of the conv VAE (bench/throughput.py, AVX2 kernels): 1.17x of the tutorial loop before 2a, 1.33x
 #    with 2a, 1.39x with fast path 1 too, 1.57x with 2b.
 # Gradients agree with the plain layers to ~1e-6 (relative); the forward to float rounding.
@@ -98,11 +101,12 @@ def taps_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, group
 
 
 def _conv_transpose_forward(x, w, b, stride, padding, output_padding, odd):
-    if not odd:
-        return torch.conv_transpose2d(x, w, b, stride, padding, output_padding)
-    # 2a: the odd size as the top-left of the even one
-    y = torch.conv_transpose2d(x, w, b, stride, padding, (output_padding[0] + 1, output_padding[1] + 1))
-    return y[:, :, :-1, :-1].contiguous(memory_format=torch.channels_last)
+    if odd:  # 2a: the odd size as the top-left of the even one
+        y = torch.conv_transpose2d(x, w, None, stride, padding, (output_padding[0] + 1, output_padding[1] + 1))
+        y = y[:, :, :-1, :-1].contiguous(memory_format=torch.channels_last)
+    else:
+        y = torch.conv_transpose2d(x, w, None, stride, padding, output_padding)
+    return y if b is None else y.add_(b.view(1, -1, 1, 1))  # 2c: the bias apart
 
 
 # The native transposed-conv backward, called directly (an aten operator, stable since torch 1.11). fastpath.py
