@@ -176,6 +176,17 @@ def describe() -> dict:
             "openmp_wait": {k: os.environ[k] for k in USER_CHOICE if k in os.environ} or "library default"}
 
 
+def one_blas_thread() -> None:
+    """NumPy's and SciPy's BLAS (OpenBLAS) on one thread; for the app server, once at start. Its BLAS work is small
+    (scipy's L-BFGS-B in the Evaluation Lab's fits, scikit-learn's probes on 2-20-D codes), and OpenBLAS's
+    spinning threads doubled the fit's time beside a busy process: 0.41-0.49 s against 0.21-0.26 s on one thread
+    (2-core Xeon VM, 2026-12-03). torch's own threads are use_threads()'s."""
+    import scipy.linalg  # noqa: F401  (loads SciPy's own OpenBLAS, so the limit reaches it as well as NumPy's)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
 # ---- the allocator: keep freed activation memory for the next step (training processes only) ------------------
 # glibc hands large blocks back to the OS as soon as they are freed (mmap'd blocks, heap trimming), so every
 # step of a conv model touches tens of MB of fresh pages: ~10,000 page faults per conv VAE step (batch 100,

@@ -71,6 +71,21 @@ def test_a_block_narrows_the_threads_of_its_own_thread_only():
     assert seen == {"inside": 1, "other": 2} and torch.get_num_threads() == 2
 
 
+def test_the_server_runs_numpy_and_scipy_blas_on_one_thread():
+    """OpenBLAS's spinning threads doubled the Evaluation Lab's fit beside a busy process; the server limits both
+    NumPy's and SciPy's BLAS (each wheel brings its own) to one thread."""
+    import ast
+    import subprocess
+    import sys
+
+    code = ("from aecore import runtime\nruntime.one_blas_thread()\nfrom threadpoolctl import threadpool_info\n"
+            "print([i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    threads = ast.literal_eval(out.stdout.strip())
+    assert threads and set(threads) == {1}, threads
+
+
 def test_openmp_threads_spin_only_briefly_unless_the_user_chose(monkeypatch):
     for key in runtime.USER_CHOICE:
         monkeypatch.delenv(key, raising=False)

@@ -43,9 +43,10 @@ def warm_up() -> None:
 
 @st.cache_resource(show_spinner=False)
 def init_runtime() -> int:
-    """Once per process: the server's torch threads from the CPU budget it really has, one heap for all its threads
-    (runtime.py), and warm_up() in a background thread."""
+    """Once per process: the server's torch threads from the CPU budget it really has, one BLAS thread, one heap for
+    all its threads (runtime.py), and warm_up() in a background thread."""
     runtime.share_one_heap()
+    runtime.one_blas_thread()
     threads = runtime.use_threads(runtime.cpu_budget())
     threading.Thread(target=warm_up, name="aecore-warm-up", daemon=True).start()
     return threads
