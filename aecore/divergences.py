@@ -129,10 +129,11 @@ def fit_gaussians(mixture: Mixture, objectives=OBJECTIVES, seed: int = 0, iterat
     starts, the best start kept.
 
     All objectives and starts are optimised as one sum of independent terms, for one Python loop instead of many.
-    L-BFGS over 40 iterations lands closer to a 400-step Adam fit than 100 Adam steps did, in 2-4x less time
-    (0.13-0.24 s against 0.42-0.50 s, 2-core Xeon, 2026-12-03): the fit is small ops, so the number of evaluations
+    L-BFGS over 40 evaluations lands closer to a 400-step Adam fit than 100 Adam steps did, in 2-4x less time
+    (0.13-0.30 s against 0.42-0.50 s, 2-core Xeon, 2026-12-03): the fit is small ops, so the number of evaluations
     is the time, and the Evaluation Lab refits on every change of the mixture. scipy's L-BFGS-B, with gradients from
-    torch.autograd: any torch.optim optimizer imports torch._dynamo (~150 MB) into the app server that runs this.
+    torch.autograd, as fast as torch's LBFGS: any torch.optim optimizer imports torch._dynamo (~150 MB) into the app
+    server that runs this.
     """
     if not objectives or any(o not in OBJECTIVES for o in objectives):
         raise ValueError(f"objectives must come from {OBJECTIVES}, got {objectives!r}")

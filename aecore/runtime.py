@@ -221,8 +221,8 @@ def keep_freed_memory() -> None:
 # ---- the allocator in the app server: the opposite trade --------------------------------------------------------
 # Streamlit runs every rerun in a new script thread, and glibc gives threads their own heaps (arenas, up to 8 per
 # core): memory freed in one rerun's heap is not reused by the next rerun's, so the server grew by each page's
-# working set, 826 -> 1,367 MB over one visit of every page (2026-12-03, 2-core Xeon). One shared heap, and freed
-# pages handed back after each rerun (1-3 ms), keep it at what the pages hold.
+# working set: 1,367 MB after one visit of every page, 941 MB with one shared heap and freed pages handed back
+# after each rerun (malloc_trim, 1-3 ms) (2026-12-03, 2-core Xeon, one visit each).
 
 
 def share_one_heap() -> None:

@@ -19,13 +19,13 @@ from ui.text import plain
 # scikit-learn (PCA, t-SNE, probes: 0.9 s to import) stays lazy: warmed, it took the server with a run going from
 # ~950 MB to 1,071 MB RSS (2026-12-03, bench/watched.py), past the 1 GB a small deployment has. For the same reason
 # the server never imports torch._dynamo (~150 MB with triton): no torchvision (aecore.viz.tile lays out the image
-# grids) and no torch.optim optimizer (the Evaluation Lab's fits use scipy); tests/test_runs.py holds it to that.
+# grids) and no torch.optim optimizer (the Evaluation Lab's fits use scipy); test_app.py and test_runs.py check.
 
 
 def warm_up() -> None:
     """What a fresh server does in the background: measure the fast paths, start the fork server (so the first Start
-    does not wait for either), load the shipped models (0.7 s), compute the
-    Checkerboard Lab's shipped reconstructions, then freeze the garbage collector's view of all that.
+    does not wait for either), load the shipped models (0.7 s), compute the Checkerboard Lab's shipped
+    reconstructions, then freeze the garbage collector's view of all that.
 
     Why freeze: Streamlit runs a full `gc.collect(2)` after every script run (`runner.postScriptGC`), holding the GIL,
     so the rerun's end reaches the browser only after it. With torch, scikit-learn and plotly loaded that walks
