@@ -46,6 +46,9 @@ CASES = [
     (nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), (2, 32, 7, 7), "conv_transpose"),  # even: 7 -> 14
     (nn.ConvTranspose2d(64, 32, 3, padding=1), (2, 64, 7, 7), "conv_transpose"),  # stride 1 (conv AE)
     (nn.Conv2d(8, 1, 3, padding=1), (3, 8, 28, 28), "conv"),  # padded (the lecture VAE's last layer)
+    (nn.Conv2d(16, 4, 2), (2, 16, 9, 13), "conv"),  # several output channels, a wide image
+    (nn.Conv2d(8, 1, 3, padding=(1, 0)), (2, 8, 10, 7), "conv"),  # padded on one axis only
+    (nn.Conv2d(16, 2, 2, padding=1, bias=False), (2, 16, 6, 5), "conv"),  # no bias
 ]
 if fastlinear.AVAILABLE:
     CASES += [(nn.Linear(784, 512), (100, 784), "linear"), (nn.Linear(3136, 32), (100, 3136), "linear"),
