@@ -185,8 +185,8 @@ _NHWC_OPS = (torch.conv2d, torch.conv_transpose2d, F.interpolate)
 
 
 def _nhwc_input(args: tuple) -> tuple:
-    """A conv call's arguments with its input in NHWC, so oneDNN's NHWC kernels run (2-4x for the transposed
-    convs of the conv VAE's decoder, forward only; counted as a fast path taken)."""
+    """A conv's or resize's arguments with its input in NHWC, so the NHWC kernels run (2-4x for the transposed
+    convs of the conv VAE's decoder, 6x for a resize; forward only; counted as a fast path taken)."""
     x = args[0]
     if isinstance(x, torch.Tensor) and x.dim() == 4 and x.device.type == "cpu":
         TAKEN["infer_channels_last"] += 1  # a no-op after the first conv, whose output is NHWC already

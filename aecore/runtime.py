@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import math
 import os
 import sys
@@ -199,6 +200,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # from <malloc.
 _malloc_tuned = False
 
 
+@functools.cache  # release_freed_memory() asks after every rerun of the app
 def _glibc():
     """The C library where it is glibc (Linux), else None (macOS, Windows, musl: nothing to tune)."""
     try:

@@ -28,7 +28,7 @@ def room(t: int = 50, l: int = 70, r: int = 10, b: int = 75) -> dict:  # noqa: E
 
 def tile(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """(N, C, H, W) -> one (C, H', W') grid, `nrow` images a row, laid out as torchvision's `make_grid` lays them
-    (a single image comes back unpadded, as there); tests/test_viz.py checks it against make_grid.
+    (a single image comes back unpadded, as there); tests/test_latent_viz.py checks it against make_grid.
 
     Why not make_grid itself: importing torchvision imports torch._dynamo and triton, ~160 MB of the app server's
     1 GB (2026-12-03), for a few lines of layout."""
