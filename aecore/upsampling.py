@@ -56,5 +56,26 @@ class SubPixelUpsample(nn.Module):
         self.conv.bias.copy_(base.bias.repeat_interleave(4, dim=0))
 
     def forward(self, x):
-        y = self.shuffle(self.conv(x))
+        y = self.conv(x)
+        if y.dim() == 4 and y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous():
+            return shuffle_pad_nhwc(y, self.pad)
+        y = self.shuffle(y)
         return nn.functional.pad(y, self.pad, mode="replicate") if any(self.pad) else y
+
+
+def shuffle_pad_nhwc(y: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """PixelShuffle(2) then replicate-padding of the last row / column (`pad` as F.pad's), for an NHWC y, as one
+    copy into the padded output (NHWC too). Equal to the plain ops; on NHWC input those took 8.4 ms of the z = 2
+    sub-pixel VAE's 32 ms decode of 100 codes (2-core Xeon, 2026-12-03): the shuffle's channels-last kernel is slow
+    and the pad copied its whole input again."""
+    n, c4, h, w = y.shape
+    c, extra_h, extra_w = c4 // 4, pad[3], pad[1]
+    out = y.new_empty(n, 2 * h + extra_h, 2 * w + extra_w, c)
+    # y's memory is (n, h, w, c, a, b): channel c*4 + 2a + b goes to pixel (2h + a, 2w + b) of channel c
+    blocks = y.permute(0, 2, 3, 1).view(n, h, w, c, 2, 2).permute(0, 1, 4, 2, 5, 3)
+    out[:, : 2 * h, : 2 * w].view(n, h, 2, w, 2, c).copy_(blocks)
+    if extra_h:
+        out[:, 2 * h, : 2 * w] = out[:, 2 * h - 1, : 2 * w]
+    if extra_w:
+        out[:, :, 2 * w] = out[:, :, 2 * w - 1]
+    return out.permute(0, 3, 1, 2)
