@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from . import bf16, fastconv, fastlinear
+from . import bf16, fastconv, fastlinear, fastresize
 from .fastprobe import GUARDS, _safe_gain
 
 MIN_GAIN = 1.08  # a fast path must beat the plain form by 8 % in the measurement to be used
@@ -45,6 +45,7 @@ class Plan:
     mse: bool = False  # the squared error of sigmoid(logits) with its backward written out (losses.py)
     channels_last: bool = False  # conv models in NHWC memory format (training)
     infer_channels_last: bool = False  # conv layers' inputs in NHWC for passes without gradients (eval, pages)
+    resize_conv: bool = False  # resize + 3x3 conv at the input's resolution, without gradients (fastresize.py, 3)
     bf16: bool = False  # training forward passes in bfloat16 autocast, on CPUs with bfloat16 units (bf16.py)
     reason: str = ""  # how it was decided, for benchmarks and bug reports
 
@@ -214,6 +215,20 @@ class _CpuFastPaths(TorchFunctionMode):
             if out is not None:
                 return out
         return func(*args, **kwargs)
+
+
+def resize_conv(x, resize, conv):
+    """resize then conv in the low-resolution form (fastresize.py) where it applies and the plan has it (passes
+    without gradients on the CPU), else None: the caller runs the two layers."""
+    if (torch.is_grad_enabled() or resize.scale_factor is not None or resize.align_corners
+            or not fastresize.applies(x, resize.mode, conv) or not plan().resize_conv):
+        return None
+    TAKEN["resize_conv"] += 1
+    return fastresize.resize_conv2d(x, conv.weight, conv.bias, _pair(resize.size), resize.mode)
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 def _can_gain(model) -> bool:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import fastpath
+
 UPSAMPLE_MODES = ("transposed", "transposed4", "nearest", "bilinear", "subpixel")
 UPSAMPLE_HELP = {
     "transposed": "transposed conv, kernel 3, stride 2 (the lecture's)",
@@ -31,8 +33,18 @@ def upsample_block(cin: int, cout: int, mode: str, size_in: tuple[int, int], siz
         return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, output_padding=extra)
     if mode in ("nearest", "bilinear"):
         resize = nn.Upsample(size=size_out, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
-        return nn.Sequential(resize, nn.Conv2d(cin, cout, 3, padding=1))
+        return ResizeConv(resize, nn.Conv2d(cin, cout, 3, padding=1))
     return SubPixelUpsample(cin, cout, extra)
+
+
+class ResizeConv(nn.Sequential):
+    """Resize, then 3x3 conv (a Sequential: checkpoints keep their keys); without gradients on the CPU, where the
+    plan has it, both at the input's resolution (fastresize.py, 1.3-1.4x)."""
+
+    def forward(self, x):
+        resize, conv = self
+        y = fastpath.resize_conv(x, resize, conv)
+        return super().forward(x) if y is None else y
 
 
 class SubPixelUpsample(nn.Module):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from aecore import bf16, fastconv, fastlinear, fastpath, fastprobe
+from aecore import bf16, fastconv, fastlinear, fastpath, fastprobe, fastresize
 from aecore.fastpath import Plan, fast_kernels
 from aecore.models import ModelSpec, build_model
 from aecore.train import TrainConfig, loss_parts
@@ -279,6 +279,49 @@ def test_passes_without_gradients_run_the_convs_in_nhwc_where_planned(plan, upsa
     fastpath.TAKEN.clear()
     model.decode_logits(z).sum().backward()  # with gradients: training's own plan decides, not this one
     assert fastpath.TAKEN["infer_channels_last"] == 0
+
+
+RESIZE_CASES = [("bilinear", (3, 16, 15, 15), (31, 31)), ("nearest", (3, 16, 15, 15), (31, 31)),  # 2k + 1
+                ("bilinear", (2, 8, 7, 9), (14, 18)), ("nearest", (2, 8, 7, 9), (15, 18)),  # 2k, mixed
+                ("bilinear", (2, 4, 5, 6), (13, 11)), ("nearest", (2, 4, 1, 3), (4, 7))]  # other scales, 1 row
+
+
+@pytest.mark.parametrize("mode, shape, size", RESIZE_CASES)
+@pytest.mark.parametrize("bias, nhwc", [(True, True), (False, False)])
+def test_resize_then_conv_at_the_low_resolution_matches_the_plain_layers(mode, shape, size, bias, nhwc):
+    """fastresize.py against F.interpolate + conv2d: values, and gradients for input, weight and bias."""
+    torch.manual_seed(0)
+    x = torch.randn(shape).contiguous(memory_format=torch.channels_last if nhwc else torch.contiguous_format)
+    w, b = torch.randn(5, shape[1], 3, 3), torch.randn(5) if bias else None
+    results = []
+    for fn in (fastresize.resize_conv2d, fastprobe._plain_resize_conv):
+        xs = [t.detach().clone().requires_grad_() for t in (x, w, *([b] if bias else []))]
+        y = fn(xs[0], xs[1], xs[2] if bias else None, size, mode)
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        results.append([y.detach(), *(t.grad for t in xs)])
+    assert results[0][0].shape == (shape[0], 5, *size)
+    for a, b_ in zip(*results):
+        assert torch.allclose(a, b_, atol=1e-4, rtol=1e-4), (mode, shape, size)
+
+
+@pytest.mark.parametrize("upsample", ["bilinear", "nearest"])
+def test_resize_conv_decoders_take_the_low_resolution_form_without_gradients_only(plan, upsample):
+    torch.manual_seed(0)
+    model = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True, upsample=upsample)).eval()
+    z = torch.randn(50, 2)
+    plan(Plan(infer_channels_last=True, reason="test"))
+    fastpath.TAKEN.clear()
+    with torch.inference_mode():
+        plain = model.decode_logits(z)
+    assert fastpath.TAKEN["resize_conv"] == 0
+    plan(Plan(infer_channels_last=True, resize_conv=True, reason="test"))
+    with torch.inference_mode():
+        fast = model.decode_logits(z)
+    assert fastpath.TAKEN["resize_conv"] == 2, "both resize-conv blocks"
+    assert torch.allclose(plain, fast, atol=1e-4, rtol=1e-4)
+    fastpath.TAKEN.clear()
+    model.decode_logits(z).sum().backward()  # training keeps the two layers
+    assert fastpath.TAKEN["resize_conv"] == 0
 
 
 def test_bf16_training_runs_the_forward_in_bfloat16_and_the_loss_in_float32(plan, mnist):
