@@ -184,6 +184,7 @@ def _fit(spec, cfg, data, val_x, args, refit_x=None):
 
 
 def cmd_eval(args) -> int:
+    keep_freed_memory()  # this process exists to evaluate: IW-NLL's decodes reuse their blocks (runtime.py)
     ckpt = checkpoints.load_checkpoint(args.checkpoint)
     data = load_dataset(args.dataset or ckpt.dataset)
     if data.shape != ckpt.spec.input_shape:

@@ -193,8 +193,10 @@ def one_blas_thread() -> None:
 # step of a conv model touches tens of MB of fresh pages: ~10,000 page faults per conv VAE step (batch 100,
 # channels_last), 20-25 % of the step. Raising the two thresholds once keeps that memory in the process for
 # reuse; blocks above 32 MB still go to mmap, and at most 256 MB of free heap is kept. It is process-wide, so only
-# processes that exist to train call it: the app's run workers (worker.py) and `python -m aecore train`, never the
-# server or a library user's process.
+# processes that exist to train or evaluate call it: the app's run workers (worker.py), `python -m aecore train`
+# and `eval`, never the server or a library user's process. (Evaluation too: without it, the same decode of 100
+# codes by the z = 2 bilinear VAE took 17 or 27-29 ms depending on the process, the slow ones faulting in their
+# temporaries afresh on every call; 3 of 3 processes fast with it. 2-core Xeon, 2026-12-03.)
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # from <malloc.h>
 _malloc_tuned = False
