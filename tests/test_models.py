@@ -92,27 +92,25 @@ def test_subpixel_icnr_starts_like_nearest_upsampling():
 
 
 @pytest.mark.parametrize("extra", [(0, 0), (1, 1), (1, 0), (0, 1)])
-def test_subpixel_on_nhwc_input_shuffles_and_pads_in_one_copy_with_the_same_values_and_gradients(extra, monkeypatch):
-    """The NHWC form (upsampling.shuffle_pad_nhwc) against PixelShuffle + replicate pad, forward and backward."""
-    from aecore import upsampling
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
+def test_subpixel_upsampling_gives_the_values_and_gradients_of_pixel_shuffle_then_replicate_pad(extra, fmt):
+    """forward (regrouped channels, one copy) against the plain conv -> PixelShuffle -> pad, in both layouts."""
     from aecore.upsampling import SubPixelUpsample
 
-    calls = []
-    fused = upsampling.shuffle_pad_nhwc
-    monkeypatch.setattr(upsampling, "shuffle_pad_nhwc", lambda *a: calls.append(1) or fused(*a))
     torch.manual_seed(0)
-    block = SubPixelUpsample(8, 3, extra)
+    block = SubPixelUpsample(8, 3, extra).to(memory_format=fmt)
     for w in (block.conv.weight, block.conv.bias):  # away from ICNR's equal sub-pixels, so a mix-up would show
         w.data.add_(torch.randn_like(w))
-    x, g = torch.randn(4, 8, 5, 6), torch.randn(4, 3, 10 + extra[0], 12 + extra[1])
+    x, g = torch.randn(4, 8, 5, 6).contiguous(memory_format=fmt), torch.randn(4, 3, 10 + extra[0], 12 + extra[1])
+    plain = lambda t: nn.functional.pad(block.shuffle(block.conv(t)), block.pad, mode="replicate")  # noqa: E731
     results = []
-    for fmt in (torch.contiguous_format, torch.channels_last):
-        xi = x.clone(memory_format=fmt).requires_grad_()
-        y = block.to(memory_format=fmt)(xi)
+    for fn in (block, plain):
+        xi = x.clone().requires_grad_()
+        y = fn(xi)
         y.backward(g)
-        results.append((y.detach(), xi.grad, block.conv.weight.grad.clone()))
+        results.append((y.detach(), xi.grad, block.conv.weight.grad.clone(), block.conv.bias.grad.clone()))
         block.zero_grad()
-    assert len(calls) == 1 and y.is_contiguous(memory_format=torch.channels_last)  # NHWC input only, NHWC out
+    assert results[0][0].is_contiguous(memory_format=fmt)
     for a, b in zip(*results):
         assert torch.allclose(a, b, atol=1e-5), extra
 
