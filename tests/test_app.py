@@ -42,7 +42,8 @@ def test_every_page_renders_with_defaults(page):
 
 def test_no_page_or_section_imports_torch_dynamo():
     """torch._dynamo (with triton) is ~150 MB of the app server's 1 GB; torchvision and any torch.optim optimizer
-    import it. Every page and every section, in one fresh process, as one visitor would open them."""
+    import it (and sympy, 35 MB, comes with `tensor.backward(gradient)`). Every page and every section, in one fresh
+    process, as one visitor would open them."""
     import os
     import subprocess
     import sys
@@ -53,7 +54,7 @@ def test_no_page_or_section_imports_torch_dynamo():
             "    at = AppTest.from_file('app.py', default_timeout=300)\n    at.run()\n    at.switch_page(page)\n"
             "    at.run()\n    assert not at.exception, (page, [e.value for e in at.exception])\n"
             "    for _ in each_section(at, page):\n        assert not at.exception, page\n"
-            "print(sorted(m for m in ('torch._dynamo', 'torchvision', 'triton') if m in sys.modules))\n")
+            "print(sorted(m for m in ('torch._dynamo', 'torchvision', 'triton', 'sympy') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr[-3000:]
