@@ -45,7 +45,7 @@ class Plan:
     mse: bool = False  # the squared error of sigmoid(logits) with its backward written out (losses.py)
     channels_last: bool = False  # conv models in NHWC memory format (training)
     infer_channels_last: bool = False  # conv layers' inputs in NHWC for passes without gradients (eval, pages)
-    resize_conv: bool = False  # resize + 3x3 conv at the input's resolution, without gradients (fastresize.py, 3)
+    resize_conv: bool = False  # resize + 3x3 conv computed at the input's resolution (fastresize.py, 3)
     bf16: bool = False  # training forward passes in bfloat16 autocast, on CPUs with bfloat16 units (bf16.py)
     reason: str = ""  # how it was decided, for benchmarks and bug reports
 
@@ -218,13 +218,20 @@ class _CpuFastPaths(TorchFunctionMode):
 
 
 def resize_conv(x, resize, conv):
-    """resize then conv in the low-resolution form (fastresize.py) where it applies and the plan has it (passes
-    without gradients on the CPU), else None: the caller runs the two layers."""
-    if (torch.is_grad_enabled() or resize.scale_factor is not None or resize.align_corners
-            or not fastresize.applies(x, resize.mode, conv) or not plan().resize_conv):
+    """resize then conv in the low-resolution form (fastresize.py) where it applies and the plan has it, else None:
+    the caller runs the two layers. The output has the memory format the conv's would have: NHWC where the input or
+    the weights are NHWC (PyTorch's rule) and in passes without gradients under `infer_channels_last`, else NCHW."""
+    if (resize.scale_factor is not None or resize.align_corners or not fastresize.applies(x, resize.mode, conv)
+            or not plan().resize_conv):
         return None
     TAKEN["resize_conv"] += 1
-    return fastresize.resize_conv2d(x, conv.weight, conv.bias, _pair(resize.size), resize.mode)
+    y = fastresize.resize_conv2d(x, conv.weight, conv.bias, _pair(resize.size), resize.mode)
+    nhwc = _is_nhwc(x) or _is_nhwc(conv.weight) or (not torch.is_grad_enabled() and plan().infer_channels_last)
+    return y if nhwc else y.contiguous()
+
+
+def _is_nhwc(t: torch.Tensor) -> bool:
+    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
 def _pair(v) -> tuple[int, int]:

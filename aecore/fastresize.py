@@ -10,12 +10,14 @@ applied first, at the small size, and the resize after:
 where A_di is A shifted by the tap's row offset (rows outside the image are zero: the conv's zero padding).
 Three matrix products: mix channels to 9 x out channels at low resolution (a 1x1 conv), contract the width with
 the shifted B's, then the height with the shifted A's. For the z = 2 bilinear VAE's 15 -> 31 layer (64 -> 32
-channels) that is 7.5 M multiply-adds per image instead of 17.7 M; measured 1.3-1.4x for that layer and 1.0-1.4x
-for 7 -> 15, batch 100, no gradients (2-core Xeon, AVX-512, 2026-12-03; the convs already ran at ~80 % of the FMA
-peak, so fewer multiply-adds is the only way down). One layout copy remains between the two contractions.
+channels) that is 7.5 M multiply-adds per image instead of 17.7 M. Measured against the plain layers (2-core Xeon,
+AVX-512, 2026-12-03; the convs already ran at ~80 % of the FMA peak, so fewer multiply-adds is the only way down):
+without gradients, batch 100, 1.3-1.4x for that layer and 1.0-1.4x for 7 -> 15; forward + backward, batch 32,
+1.6x and 1.3-1.6x; the narrow conv AE's layers (128 -> 64 at 7 -> 14, 8 -> 1 at 14 -> 28) 1.8-2.3x either way.
+One layout copy remains between the two contractions. Autograd differentiates the products as they are.
 
-Used for passes without gradients (evaluation, IW-NLL, the pages); `fastpath.resize_conv` decides where. The
-matrices come from F.interpolate itself (applied to an identity), so they follow PyTorch's own index rules.
+`fastpath.resize_conv` decides where it runs. The matrices come from F.interpolate itself (applied to an identity),
+so they follow PyTorch's own index rules.
 """
 from __future__ import annotations
 

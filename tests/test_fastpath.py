@@ -10,7 +10,8 @@ from aecore.fastpath import Plan, fast_kernels
 from aecore.models import ModelSpec, build_model
 from aecore.train import TrainConfig, loss_parts
 
-ALL = Plan(linear=True, conv=True, conv_transpose=True, bce=True, mse=True, channels_last=True, reason="test: all")
+ALL = Plan(linear=True, conv=True, conv_transpose=True, bce=True, mse=True, channels_last=True, resize_conv=True,
+           reason="test: all")
 NONE = Plan(reason="test: none")
 
 
@@ -305,23 +306,35 @@ def test_resize_then_conv_at_the_low_resolution_matches_the_plain_layers(mode, s
 
 
 @pytest.mark.parametrize("upsample", ["bilinear", "nearest"])
-def test_resize_conv_decoders_take_the_low_resolution_form_without_gradients_only(plan, upsample):
+@pytest.mark.parametrize("nhwc", [True, False])
+def test_resize_conv_decoders_take_the_low_resolution_form_in_inference_and_in_training(plan, upsample, nhwc):
+    """Both resize-conv blocks run in the fast form where planned: same decodes, same loss gradients, and the
+    memory format the next layers expect (NHWC only where the model runs NHWC)."""
     torch.manual_seed(0)
-    model = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True, upsample=upsample)).eval()
-    z = torch.randn(50, 2)
-    plan(Plan(infer_channels_last=True, reason="test"))
-    fastpath.TAKEN.clear()
-    with torch.inference_mode():
-        plain = model.decode_logits(z)
-    assert fastpath.TAKEN["resize_conv"] == 0
-    plan(Plan(infer_channels_last=True, resize_conv=True, reason="test"))
-    with torch.inference_mode():
-        fast = model.decode_logits(z)
-    assert fastpath.TAKEN["resize_conv"] == 2, "both resize-conv blocks"
-    assert torch.allclose(plain, fast, atol=1e-4, rtol=1e-4)
-    fastpath.TAKEN.clear()
-    model.decode_logits(z).sum().backward()  # training keeps the two layers
-    assert fastpath.TAKEN["resize_conv"] == 0
+    base = Plan(infer_channels_last=True, channels_last=nhwc, reason="test")
+    model = build_model(ModelSpec("conv_vae", (1, 28, 28), 2, True, upsample=upsample))
+    x, z = torch.rand(8, 1, 28, 28), torch.randn(50, 2)
+    results = []
+    for on in (False, True):
+        plan(Plan(**{**base.to_dict(), "resize_conv": on}))
+        fastpath.adopt(model).eval()
+        fastpath.TAKEN.clear()
+        with torch.inference_mode():
+            decoded = model.decode_logits(z)
+        assert fastpath.TAKEN["resize_conv"] == (2 if on else 0), "both resize-conv blocks, only where planned"
+        model.train().zero_grad()
+        block = next(m for m in model.modules() if type(m).__name__ == "ResizeConv")
+        formats = []
+        hook = block.register_forward_hook(lambda m, i, o: formats.append(o.is_contiguous(
+            memory_format=torch.channels_last) and not o.is_contiguous()))
+        loss_parts(model, x.contiguous(memory_format=fastpath.memory_format(model)), TrainConfig(),
+                   torch.Generator().manual_seed(0))["loss"].mean().backward()
+        hook.remove()
+        assert fastpath.TAKEN["resize_conv"] == (4 if on else 0)
+        assert formats == [nhwc]
+        results.append([decoded] + [p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
 
 
 def test_bf16_training_runs_the_forward_in_bfloat16_and_the_loss_in_float32(plan, mnist):
