@@ -95,4 +95,5 @@ def build_parser() -> Parser:
     e.add_argument("--dataset", type=known(DATASETS, "dataset"), help="evaluate on another dataset of the same shape")
     e.add_argument("--iw-samples", type=SAMPLES, default=50)
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     return p

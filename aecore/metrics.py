@@ -86,13 +86,13 @@ def log_importance_weights(model, x, samples: int = 50, seed: int = 0, batch: in
     return torch.cat(out, dim=1)
 
 
-def iw_nll(model, x, samples: int = 50, seed: int = 0, batch: int = 100) -> torch.Tensor:
+def iw_nll(model, x, samples: int = 50, seed: int = 0, batch: int = 100, progress=None) -> torch.Tensor:
     """Importance-weighted estimate of -log p(x) in nats, (N,) (Burda et al. 2016).
 
     log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log k, z_k ~ q(z|x).
     Tighter than -ELBO and approaches -log p(x) as k grows.
     """
-    w = log_importance_weights(model, x, samples, seed, batch)
+    w = log_importance_weights(model, x, samples, seed, batch, progress=progress)
     return -(torch.logsumexp(w, 0) - math.log(samples))
 
 
@@ -127,8 +127,9 @@ def probe_accuracy(train_codes, train_y, test_codes, test_y) -> float:
     return float(probe.score(np.asarray(test_codes), np.asarray(test_y)))
 
 
-def evaluate_model(model, data, cfg: TrainConfig, iw_samples: int = 50, probe: bool = True) -> dict:
-    """Test-split metrics for any model: objective parts, image quality, VAE likelihoods, denoising, probe."""
+def evaluate_model(model, data, cfg: TrainConfig, iw_samples: int = 50, probe: bool = True, progress=None) -> dict:
+    """Test-split metrics for any model: objective parts, image quality, VAE likelihoods, denoising, probe.
+    `progress(done, total)` follows the IW-NLL's images, most of a VAE's evaluation time."""
     m: dict = {"parameters": sum(p.numel() for p in model.parameters()), "test_images": len(data.test_x)}
     objective = evaluate(model, data.test_x, cfg)
     m.update({f"objective_{k}": v for k, v in objective.items()})
@@ -139,7 +140,7 @@ def evaluate_model(model, data, cfg: TrainConfig, iw_samples: int = 50, probe: b
         parts = objective if elbo == cfg else evaluate(model, data.test_x, elbo)
         m.update(neg_elbo=parts["loss"], recon_nats=parts["recon"], kl_nats=parts["kl"])
         if iw_samples > 0:
-            m[f"iw_nll_k{iw_samples}"] = iw_nll(model, data.test_x, iw_samples).mean().item()
+            m[f"iw_nll_k{iw_samples}"] = iw_nll(model, data.test_x, iw_samples, progress=progress).mean().item()
         kl = kl_per_latent(model, data.test_x)
         m.update(kl_per_dim=[round(v, 4) for v in kl.tolist()], active_units=int((kl > 0.01).sum()))
     noise = cfg.noise_spec

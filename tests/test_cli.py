@@ -22,6 +22,11 @@ def test_train_then_eval_end_to_end_on_the_bundled_data(tmp_path):
     assert report["model"] == "conv_vae" and m["parameters"] == 96_677
     assert abs(m["neg_elbo"] - (m["recon_nats"] + m["kl_nats"])) < 1e-3
     assert 50 < m["iw_nll_k5"] <= m["neg_elbo"] + 1.0  # the IW bound is at least as tight as the ELBO
+    # the IW-NLL's progress goes to stderr (stdout stays one JSON object); --quiet turns it off
+    assert "IW-NLL, k = 5" in r.stderr and "/1000 [" in r.stderr
+    quiet = cli("eval", str(out), "--json", "--iw-samples", "5", "--quiet")
+    assert quiet.returncode == 0 and "IW-NLL" not in quiet.stderr
+    assert json.loads(quiet.stdout)["metrics"]["iw_nll_k5"] == m["iw_nll_k5"]
 
 
 def test_denoising_eval_reports_noisy_and_denoised_psnr(tmp_path):
