@@ -10,11 +10,16 @@ turns the path off there; elsewhere the plan's measurement decides.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import torch
 
 HARDWARE_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo names of the bfloat16 units
+# oneDNN's instruction-set cap (ONEDNN_MAX_CPU_ISA, or its old name DNNL_MAX_CPU_ISA): below AVX512_CORE_BF16 its
+# kernels use no bfloat16 units even where the CPU has them (the AVX2 emulation in bench/README.md sets AVX2)
+ISA_CAP_VARS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+BF16_ISAS = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10")
 MIN_GAIN = 1.25  # stricter than the other paths' 8 %: it trades precision, so only a clear win counts
 TOLERANCE = 0.05  # the self-check: logits within 5 % of their range of the float32 forward
 
@@ -27,10 +32,22 @@ def cpu_flags() -> set[str]:
     return set(line.split(":", 1)[1].split())
 
 
+def isa_cap() -> str:
+    """oneDNN's instruction-set cap from the environment, upper case; "" when none is set."""
+    return next((os.environ[v].strip().upper() for v in ISA_CAP_VARS if os.environ.get(v, "").strip()), "")
+
+
+def isa_allows_bf16(cap: str) -> bool:
+    """Whether oneDNN capped at `cap` (isa_cap(); "" for no cap) may use bfloat16 units."""
+    return not cap or cap.startswith(BF16_ISAS)
+
+
 def guard() -> str | None:
     """None when bfloat16 training may run here, else why not."""
     if not any(flag in cpu_flags() for flag in HARDWARE_FLAGS):
         return "this CPU has no bfloat16 units (AMX or AVX-512 BF16)"
+    if not isa_allows_bf16(cap := isa_cap()):
+        return f"oneDNN is limited to {cap} (ONEDNN_MAX_CPU_ISA), which has no bfloat16 units"
     if not torch.backends.mkldnn.is_available():
         return "this PyTorch build has no oneDNN"
     forward, x = _probe()

@@ -1,5 +1,6 @@
 """The CPU fast paths: chosen per machine behind guards, really taken where chosen, and the same numbers."""
 import math
+import os
 
 import pytest
 import torch
@@ -158,7 +159,26 @@ def test_only_models_with_something_to_gain_pay_for_the_fast_path_mode(plan):
 def _missing_here() -> set[str]:
     """Paths whose hardware or build this machine lacks: their guards must refuse, and say why."""
     missing = set() if fastlinear.AVAILABLE else {"linear"}
-    return missing | (set() if any(f in bf16.cpu_flags() for f in bf16.HARDWARE_FLAGS) else {"bf16"})
+    units = any(f in bf16.cpu_flags() for f in bf16.HARDWARE_FLAGS)
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()  # e.g. AVX2 in the emulation of bench/README.md
+    capped = cap not in ("", "ALL") and not cap.startswith(("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX",
+                                                            "AVX10"))
+    return missing | (set() if units and not capped else {"bf16"})
+
+
+@pytest.mark.parametrize("cap, allowed", [("", True), ("ALL", True), ("AVX512_CORE_BF16", True),
+                                          ("AVX512_CORE_AMX_FP16", True), ("AVX10_1_512", True), ("AVX2", False),
+                                          ("AVX2_VNNI_2", False), ("AVX512_CORE", False), ("AVX512_CORE_VNNI", False)])
+def test_bf16_is_refused_where_onednn_is_capped_below_its_bfloat16_kernels(cap, allowed):
+    assert bf16.isa_allows_bf16(cap) is allowed
+
+
+def test_the_bf16_guard_reads_the_cap_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", " avx2 ")
+    assert bf16.isa_cap() == "AVX2" and "no bfloat16 units" in bf16.guard()  # whatever this CPU has
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "avx512_core")
+    assert bf16.isa_cap() == "AVX512_CORE" and "no bfloat16 units" in bf16.guard()
 
 
 def test_the_guards_pass_on_this_torch_and_refuse_versions_outside_the_tested_range():
