@@ -12,6 +12,7 @@ import os
 import shlex
 import sys
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from .fit import FitResult, fit
 from .imageio import ImageError
 from .metrics import evaluate_model
 from .models import SpecError
-from .runtime import cpu_budget, keep_freed_memory, use_threads
+from .runtime import ThreadTuner, cpu_budget, keep_freed_memory, use_threads
 from .train import TrainingError, build_seeded, pick_device
 
 CHECKPOINT_DIR = Path(os.environ.get("AECORE_CHECKPOINTS", "checkpoints"))  # the working folder's, like --out
@@ -76,9 +77,12 @@ def cmd_train(args) -> int:
     # one fixed validation split: runs with other seeds compare on it
     fit_data, val_x = carve_validation(data, args.val_split) if args.val_split else (data, None)
     # the epoch count is chosen on validation; a refit then lets the model see every training image
-    result, failure = _fit(spec, cfg, fit_data, val_x, args, refit_x=data.train_x if args.refit else None)
+    thread_steps = {} if args.adapt_threads else None  # thread count -> optimiser steps run on it
+    result, failure = _fit(spec, cfg, fit_data, val_x, args, thread_steps, refit_x=data.train_x if args.refit else None)
     extra = {"command": "python -m aecore " + " ".join(map(shlex.quote, args.argv)),
              "train_seconds": round(result.seconds, 2)}
+    if thread_steps is not None:  # which thread counts the steps ran on: such a run's floats vary between runs
+        extra["thread_steps"] = {str(n): k for n, k in sorted(thread_steps.items())}
     if failure:
         extra["stopped"] = failure  # the checkpoint says it holds the last good weights of a run that diverged
     if val_x is not None:
@@ -156,17 +160,22 @@ def save(ckpt, out: Path) -> int:
         return 1
 
 
-def _fit(spec, cfg, data, val_x, args, refit_x=None):
+def _fit(spec, cfg, data, val_x, args, thread_steps=None, refit_x=None):
     """fit() from a freshly seeded model, with a progress bar (rank 0 only under torchrun): (FitResult, None); or, if
     training stopped after a whole epoch (NaN loss), (FitResult with the last good weights fit() left, the reason)."""
     steps = min(-(-len(data.train_x) // cfg.batch_size) * cfg.epochs, cfg.max_steps or math.inf)
     bar = None if args.quiet or not distributed.is_main() else tqdm(total=steps, unit="step", file=sys.stderr,
                                                                     dynamic_ncols=True)
     model, seen = build_seeded(spec, cfg.seed), [History()]
+    budget = cpu_budget()
+    tuner, threads = (ThreadTuner(), [budget]) if thread_steps is not None else (None, None)
 
     def show(event):
         if isinstance(event, StepEvent) and event.step == 1:
             seen[0] = History()  # a refit is a new run: keep only its history
+        if tuner is not None and isinstance(event, StepEvent):  # as the app's workers do (runtime.ThreadTuner)
+            thread_steps[threads[0]] = thread_steps.get(threads[0], 0) + 1  # the step just done ran on these
+            threads[0] = use_threads(tuner.after_step(time.perf_counter(), budget))
         seen[0].record(event)
         if bar is not None:
             bar.update(1) if not isinstance(event, EpochEvent) else bar.set_postfix(
@@ -179,6 +188,7 @@ def _fit(spec, cfg, data, val_x, args, refit_x=None):
             raise TrainingError(f"{e} Nothing was written: no epoch finished.") from None
         return FitResult(model, seen[0], stopped=True), str(e)
     finally:
+        use_threads(budget)  # the evaluation after it on the usual count, so `eval` of these weights agrees
         if bar is not None:
             bar.close()
 

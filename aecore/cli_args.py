@@ -88,6 +88,9 @@ def build_parser() -> Parser:
                         "measured on the rounded model)")
     t.add_argument("--iw-samples", type=SAMPLES, default=50, help="samples for the IW-NLL estimate (0: skip)")
     t.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
+    t.add_argument("--adapt-threads", action="store_true",
+                   help="time the steps on every CPU and on one and keep the faster, as the app does: faster beside "
+                        "busy programs, but the result then varies in the last float digits from run to run")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("eval", help="test metrics of a checkpoint")

@@ -29,6 +29,26 @@ def test_train_then_eval_end_to_end_on_the_bundled_data(tmp_path):
     assert json.loads(quiet.stdout)["metrics"]["iw_nll_k5"] == m["iw_nll_k5"]
 
 
+def test_adapt_threads_times_the_steps_on_one_thread_too_and_records_where_they_ran(tmp_path):
+    from aecore.checkpoints import load_checkpoint
+    from aecore.runtime import cpu_budget
+
+    runs = {}
+    for flag in ([], ["--adapt-threads"]):
+        out = tmp_path / f"{len(flag)}.pt"
+        r = cli("train", "--model", "conv_vae", "--epochs", "1", "--max-steps", "20", "--iw-samples", "0",
+                "--out", str(out), "--quiet", *flag)
+        assert r.returncode == 0, r.stderr
+        runs[bool(flag)] = load_checkpoint(out).extra
+    assert "thread_steps" not in runs[False]  # the default stays on the budget: reproducible
+    steps, budget = runs[True]["thread_steps"], cpu_budget()
+    assert sum(steps.values()) == 20
+    if budget == 1:
+        assert steps == {"1": 20}
+    else:  # steps 2-7 on the budget, 8-13 on one thread (ThreadTuner's probes), then the faster of the two
+        assert steps.get("1", 0) >= 6 and steps.get(str(budget), 0) >= 7 and set(steps) == {"1", str(budget)}
+
+
 def test_denoising_eval_reports_noisy_and_denoised_psnr(tmp_path):
     out = tmp_path / "d.pt"
     r = cli("train", "--model", "linear_ae", "--epochs", "4", "--batch-size", "32", "--lr", "3e-3",
