@@ -211,8 +211,8 @@ def cmd_eval(args) -> int:
 
 
 def _evaluate(model, data, cfg, args) -> dict:
-    """evaluate_model with a progress bar on stderr for the IW-NLL, most of a VAE's evaluation (15-20 s for the
-    sub-pixel VAE on 2 cores, minutes on a loaded machine): without one the command looks hung."""
+    """evaluate_model with a progress bar on stderr for the IW-NLL, most of a VAE's evaluation (14-17 s of the
+    resize and sub-pixel VAEs' 19-26 s on 2 cores, minutes on a loaded machine): without one the command looks hung."""
     shown = model.variational and args.iw_samples > 0 and not args.quiet and distributed.is_main()
     bar = tqdm(total=len(data.test_x), unit="image", desc=f"IW-NLL, k = {args.iw_samples}", file=sys.stderr,
                dynamic_ncols=True, leave=False) if shown else None
