@@ -199,29 +199,41 @@ def cmd_eval(args) -> int:
     data = load_dataset(args.dataset or ckpt.dataset)
     if data.shape != ckpt.spec.input_shape:
         raise UsageError(f"{data.name} images are {data.shape}, the model expects {ckpt.spec.input_shape}")
-    metrics = _evaluate(ckpt.model, data, ckpt.config, args)
-    report = {"checkpoint": str(args.checkpoint), "model": ckpt.model_name, "dataset": data.name,
-              "spec": ckpt.spec.to_dict(), "config": ckpt.config.to_dict(), "metrics": metrics}
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"{ckpt.model_name} on {data.name}: {metrics['parameters']:,} parameters, spec {ckpt.spec.to_json()}")
-        _print_metrics(metrics)
+    if args.json:  # one object, at the end
+        metrics = _evaluate(ckpt.model, data, ckpt.config, args)
+        print(json.dumps({"checkpoint": str(args.checkpoint), "model": ckpt.model_name, "dataset": data.name,
+                          "spec": ckpt.spec.to_dict(), "config": ckpt.config.to_dict(), "metrics": metrics}))
+        return 0
+    parameters = sum(p.numel() for p in ckpt.model.parameters())
+    print(f"{ckpt.model_name} on {data.name}: {parameters:,} parameters, spec {ckpt.spec.to_json()}", flush=True)
+    shown = set()  # every metric as soon as it is known: a VAE's IW-NLL comes 14-17 s after the rest
+
+    def show(metrics):
+        _print_metrics({k: v for k, v in metrics.items() if k not in shown})
+        shown.update(metrics)
+        sys.stdout.flush()
+    show(_evaluate(ckpt.model, data, ckpt.config, args, on_ready=show))
     return 0
 
 
-def _evaluate(model, data, cfg, args) -> dict:
+def _evaluate(model, data, cfg, args, on_ready=None) -> dict:
     """evaluate_model with a progress bar on stderr for the IW-NLL, most of a VAE's evaluation (14-17 s of the
-    resize and sub-pixel VAEs' 19-26 s on 2 cores, minutes on a loaded machine): without one the command looks hung."""
-    shown = model.variational and args.iw_samples > 0 and not args.quiet and distributed.is_main()
-    bar = tqdm(total=len(data.test_x), unit="image", desc=f"IW-NLL, k = {args.iw_samples}", file=sys.stderr,
-               dynamic_ncols=True, leave=False) if shown else None
+    resize and sub-pixel VAEs' 19-26 s on 2 cores, minutes on a loaded machine): without one the command looks hung.
+    `on_ready(metrics)` gets the other metrics first; the bar starts after it, below what it printed."""
+    bar = []
+
+    def ready(metrics):
+        if on_ready is not None:
+            on_ready(metrics)
+        if not args.quiet and distributed.is_main():
+            bar.append(tqdm(total=len(data.test_x), unit="image", desc=f"IW-NLL, k = {args.iw_samples}",
+                            file=sys.stderr, dynamic_ncols=True, leave=False))
     try:
-        return evaluate_model(model, data, cfg, iw_samples=args.iw_samples,
-                              progress=None if bar is None else lambda done, total: bar.update(done - bar.n))
+        return evaluate_model(model, data, cfg, iw_samples=args.iw_samples, on_ready=ready,
+                              progress=lambda done, total: bar and bar[0].update(done - bar[0].n))
     finally:
-        if bar is not None:
-            bar.close()
+        if bar:
+            bar[0].close()
 
 
 def _print_metrics(metrics: dict) -> None:

@@ -127,10 +127,13 @@ def probe_accuracy(train_codes, train_y, test_codes, test_y) -> float:
     return float(probe.score(np.asarray(test_codes), np.asarray(test_y)))
 
 
-def evaluate_model(model, data, cfg: TrainConfig, iw_samples: int = 50, probe: bool = True, progress=None) -> dict:
+def evaluate_model(model, data, cfg: TrainConfig, iw_samples: int = 50, probe: bool = True, progress=None,
+                   on_ready=None) -> dict:
     """Test-split metrics for any model: objective parts, image quality, VAE likelihoods, denoising, probe.
-    `progress(done, total)` follows the IW-NLL's images, most of a VAE's evaluation time."""
+    The IW-NLL, most of a VAE's evaluation time, comes last (its key keeps its place): `on_ready(metrics)` gets every
+    other metric before it starts, and `progress(done, total)` follows its images."""
     m: dict = {"parameters": sum(p.numel() for p in model.parameters()), "test_images": len(data.test_x)}
+    iw_key = f"iw_nll_k{iw_samples}" if model.variational and iw_samples > 0 else None
     objective = evaluate(model, data.test_x, cfg)
     m.update({f"objective_{k}": v for k, v in objective.items()})
     _, recon = reconstruct_batched(model, data.test_x)
@@ -139,8 +142,8 @@ def evaluate_model(model, data, cfg: TrainConfig, iw_samples: int = 50, probe: b
         elbo = elbo_config(cfg)  # the objective already is the ELBO for a plain VAE: do not compute it twice
         parts = objective if elbo == cfg else evaluate(model, data.test_x, elbo)
         m.update(neg_elbo=parts["loss"], recon_nats=parts["recon"], kl_nats=parts["kl"])
-        if iw_samples > 0:
-            m[f"iw_nll_k{iw_samples}"] = iw_nll(model, data.test_x, iw_samples, progress=progress).mean().item()
+        if iw_key:
+            m[iw_key] = None  # its place among the metrics; computed last, below
         kl = kl_per_latent(model, data.test_x)
         m.update(kl_per_dim=[round(v, 4) for v in kl.tolist()], active_units=int((kl > 0.01).sum()))
     noise = cfg.noise_spec
@@ -152,4 +155,8 @@ def evaluate_model(model, data, cfg: TrainConfig, iw_samples: int = 50, probe: b
     if probe and data.train_y is not None and data.test_y is not None:
         m["probe_accuracy"] = probe_accuracy(encode_all(model, data.train_x), data.train_y,
                                              encode_all(model, data.test_x), data.test_y)
+    if iw_key:
+        if on_ready is not None:
+            on_ready({k: v for k, v in m.items() if k != iw_key})
+        m[iw_key] = iw_nll(model, data.test_x, iw_samples, progress=progress).mean().item()
     return m

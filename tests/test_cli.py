@@ -27,6 +27,11 @@ def test_train_then_eval_end_to_end_on_the_bundled_data(tmp_path):
     quiet = cli("eval", str(out), "--json", "--iw-samples", "5", "--quiet")
     assert quiet.returncode == 0 and "IW-NLL" not in quiet.stderr
     assert json.loads(quiet.stdout)["metrics"]["iw_nll_k5"] == m["iw_nll_k5"]
+    # as text, every other metric is printed before the IW-NLL starts (it is most of the time); each one once
+    text = cli("eval", str(out), "--iw-samples", "5", "--quiet")
+    names = [line.split()[0] for line in text.stdout.splitlines()[1:]]
+    assert text.returncode == 0 and names[-1] == "iw_nll_k5" and "probe_accuracy" in names
+    assert sorted(names) == sorted(k for k, v in m.items() if not isinstance(v, list))
 
 
 def test_adapt_threads_times_the_steps_on_one_thread_too_and_records_where_they_ran(tmp_path):
