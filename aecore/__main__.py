@@ -167,15 +167,15 @@ def _fit(spec, cfg, data, val_x, args, thread_steps=None, refit_x=None):
     bar = None if args.quiet or not distributed.is_main() else tqdm(total=steps, unit="step", file=sys.stderr,
                                                                     dynamic_ncols=True)
     model, seen = build_seeded(spec, cfg.seed), [History()]
-    budget = cpu_budget()
-    tuner, threads = (ThreadTuner(), [budget]) if thread_steps is not None else (None, None)
+    budget, tuner = cpu_budget(), ThreadTuner() if thread_steps is not None else None
 
     def show(event):
         if isinstance(event, StepEvent) and event.step == 1:
             seen[0] = History()  # a refit is a new run: keep only its history
         if tuner is not None and isinstance(event, StepEvent):  # as the app's workers do (runtime.ThreadTuner)
-            thread_steps[threads[0]] = thread_steps.get(threads[0], 0) + 1  # the step just done ran on these
-            threads[0] = use_threads(tuner.after_step(time.perf_counter(), budget))
+            ran_on = tuner.current or budget  # the count the tuner chose for the step just done (none yet: budget)
+            thread_steps[ran_on] = thread_steps.get(ran_on, 0) + 1
+            use_threads(tuner.after_step(time.perf_counter(), budget))
         seen[0].record(event)
         if bar is not None:
             bar.update(1) if not isinstance(event, EpochEvent) else bar.set_postfix(
@@ -204,11 +204,12 @@ def cmd_eval(args) -> int:
         print(json.dumps({"checkpoint": str(args.checkpoint), "model": ckpt.model_name, "dataset": data.name,
                           "spec": ckpt.spec.to_dict(), "config": ckpt.config.to_dict(), "metrics": metrics}))
         return 0
-    parameters = sum(p.numel() for p in ckpt.model.parameters())
-    print(f"{ckpt.model_name} on {data.name}: {parameters:,} parameters, spec {ckpt.spec.to_json()}", flush=True)
     shown = set()  # every metric as soon as it is known: a VAE's IW-NLL comes 14-17 s after the rest
 
     def show(metrics):
+        if not shown:
+            print(f"{ckpt.model_name} on {data.name}: {metrics['parameters']:,} parameters, spec "
+                  f"{ckpt.spec.to_json()}")
         _print_metrics({k: v for k, v in metrics.items() if k not in shown})
         shown.update(metrics)
         sys.stdout.flush()
